@@ -1,0 +1,124 @@
+package core
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Run statuses.
+const (
+	StatusWaiting   = "waiting"   // before the first query (delayTime)
+	StatusQuerying  = "querying"  // in the query loop
+	StatusCompleted = "completed" // verdict reached
+	StatusFailed    = "failed"    // ended by an error; Error says which
+	StatusCancelled = "cancelled" // cancelled by the Director
+)
+
+// Ended reports whether a status is final.
+func Ended(status string) bool {
+	return status == StatusCompleted || status == StatusFailed || status == StatusCancelled
+}
+
+// Window is a span of event time, both ends included.
+type Window struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// Contains reports whether t lies in the window.
+func (w Window) Contains(t time.Time) bool { return !t.Before(w.From) && !t.After(w.To) }
+
+// ExpectedCount says how many matched events carry one expected event name.
+type ExpectedCount struct {
+	Event string `json:"event"`
+	Count int    `json:"count"`
+}
+
+// Run is one correlation of one action: its progress while it runs and its result when it ends.
+// The API, the CLI and the stores share this shape.
+type Run struct {
+	RunID         string          `json:"runId"`
+	JobID         string          `json:"jobId"`
+	ActionID      string          `json:"actionId"`
+	IntegrationID string          `json:"integrationId,omitempty"`
+	Integration   string          `json:"integration"` // the integration's name
+	Action        Action          `json:"action"`
+	StartedAt     time.Time       `json:"startedAt"`
+	CompletedAt   *time.Time      `json:"completedAt,omitempty"`
+	Status        string          `json:"status"`
+	Logged        bool            `json:"logged"`
+	Alerted       bool            `json:"alerted"`
+	Window        Window          `json:"window"`
+	Queries       int             `json:"queries"`
+	APICalls      int             `json:"apiCalls"`
+	Throttled     int             `json:"throttled"`
+	Truncated     bool            `json:"truncated"`
+	WeakMatch     bool            `json:"weakMatch,omitempty"` // matched on expected event names only
+	Events        []Event         `json:"events"`
+	Alerts        []Event         `json:"alerts"`
+	Suspicious    []Event         `json:"suspicious"`
+	Expected      []ExpectedCount `json:"expected"`
+	Warnings      []string        `json:"warnings"`
+	Error         string          `json:"error,omitempty"`
+
+	// Progress is the workflow's bookkeeping: what has been read and settled.
+	Progress Progress `json:"progress"`
+	// Version increases with every stored update; stores use it for optimistic concurrency.
+	Version int64 `json:"version"`
+}
+
+// Progress records, per queried region and category, up to which event time everything has been
+// read and settled, so that each query fetches only what earlier ones have not.
+type Progress struct {
+	Cursors     []Cursor  `json:"cursors,omitempty"`
+	NextQueryAt time.Time `json:"nextQueryAt,omitzero"`
+	RawEvents   int       `json:"rawEvents"` // distinct raw events stored for the run
+	LastQueryAt time.Time `json:"lastQueryAt,omitzero"`
+	Steps       int       `json:"steps"` // steps applied, for idempotence checks
+	LastStepKey string    `json:"lastStepKey,omitempty"`
+}
+
+// Cursor is the read state of one region (and category) of a run.
+type Cursor struct {
+	Region   string `json:"region"`
+	Category string `json:"category,omitempty"` // "" for management events, "insight"
+	// SettledUntil: every event with an event time before it has been read for good.
+	SettledUntil time.Time `json:"settledUntil"`
+}
+
+// Event is a normalized event, in the Director's normalized event format (snake_case).
+type Event struct {
+	EventID     string          `json:"event_id"`
+	EventTime   time.Time       `json:"event_time"`
+	Computer    string          `json:"computer,omitempty"`
+	Hosts       []string        `json:"hosts,omitempty"`
+	SrcIP       string          `json:"src_ip,omitempty"`
+	DestIP      string          `json:"dest_ip,omitempty"`
+	User        string          `json:"user,omitempty"`
+	Description string          `json:"description,omitempty"`
+	EventName   string          `json:"event_name"`
+	EventSource string          `json:"event_source"`
+	Region      string          `json:"region,omitempty"`
+	AccountID   string          `json:"account_id,omitempty"`
+	UserAgent   string          `json:"user_agent,omitempty"`
+	ErrorCode   string          `json:"error_code,omitempty"`
+	AccessKeyID string          `json:"access_key_id,omitempty"`
+	SensorUUID  string          `json:"sensor_uuid,omitempty"`
+	Vendor      string          `json:"vendor,omitempty"`
+	Product     string          `json:"product,omitempty"`
+	MatchedOn   []string        `json:"matched_on,omitempty"`
+	Reason      string          `json:"reason,omitempty"` // for suspicious events and alerts: why
+	Raw         json.RawMessage `json:"raw,omitempty"`
+}
+
+// RawEvent is one CloudTrail event as read from LookupEvents (or the corpus), before normalization.
+type RawEvent struct {
+	EventID   string    `json:"eventId"`
+	EventTime time.Time `json:"eventTime"`          // as CloudTrail reports it, before eventTimeAdjustment
+	Region    string    `json:"region,omitempty"`   // the region it was read from
+	Category  string    `json:"category,omitempty"` // "" (management) or "insight"
+	// Record is the CloudTrail record (LookupEvents' CloudTrailEvent, decoded from its string).
+	Record json.RawMessage `json:"record"`
+	// Envelope is the LookupEvents event without CloudTrailEvent (EventName, Username, Resources...).
+	Envelope json.RawMessage `json:"envelope,omitempty"`
+}

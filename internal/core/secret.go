@@ -1,0 +1,36 @@
+package core
+
+import "log/slog"
+
+// Redacted is what a secret looks like wherever settings are printed, logged or returned.
+const Redacted = "********"
+
+// Secret is a write-only string: it can be read from JSON but never prints, marshals or logs its
+// value. Code that must use the value (the credentials provider, the store's sealer) calls Reveal.
+type Secret string
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+// IsSet reports whether a value is present.
+func (s Secret) IsSet() bool { return s != "" }
+
+// String never returns the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return Redacted
+}
+
+// GoString never returns the value, so %#v is safe too.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// LogValue keeps slog from logging the value.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON writes the redaction marker, or "" when unset.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// MarshalText is used by encoders that prefer text; it never writes the value either.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

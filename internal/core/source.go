@@ -1,0 +1,60 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// Lookup attribute keys accepted by LookupEvents (one per call).
+const (
+	AttrEventID      = "EventId"
+	AttrEventName    = "EventName"
+	AttrReadOnly     = "ReadOnly"
+	AttrUsername     = "Username"
+	AttrResourceType = "ResourceType"
+	AttrResourceName = "ResourceName"
+	AttrEventSource  = "EventSource"
+	AttrAccessKeyID  = "AccessKeyId"
+)
+
+// Category values for a query.
+const (
+	CategoryManagement = ""
+	CategoryInsight    = "insight"
+)
+
+// LookupAttribute narrows a query server-side.
+type LookupAttribute struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Query is one bounded read of CloudTrail: events with an event time in [From, To].
+type Query struct {
+	Region    string
+	Category  string
+	From, To  time.Time
+	Attribute *LookupAttribute
+	// Budget is the most events to read (pageSize x maxPage); 0 means no limit.
+	Budget int
+}
+
+// QueryResult is what a query read and what it cost.
+type QueryResult struct {
+	Events    []RawEvent
+	Calls     int  // LookupEvents calls made, retries included
+	Throttled int  // calls answered with ThrottlingException
+	Truncated bool // the budget ran out before the span was read to its end
+	// OldestRead is the oldest event time reached when Truncated: [OldestRead, To] was read fully.
+	OldestRead time.Time
+}
+
+// Source reads CloudTrail for one integration.
+type Source interface {
+	Lookup(ctx context.Context, q Query) (QueryResult, error)
+}
+
+// SourceFactory makes the Source of an integration (credentials, endpoint, rate limiter).
+type SourceFactory interface {
+	Source(ctx context.Context, in *Integration) (Source, error)
+}
