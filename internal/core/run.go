@@ -74,8 +74,12 @@ type Progress struct {
 	NextQueryAt time.Time `json:"nextQueryAt,omitzero"`
 	RawEvents   int       `json:"rawEvents"` // distinct raw events stored for the run
 	LastQueryAt time.Time `json:"lastQueryAt,omitzero"`
-	Steps       int       `json:"steps"` // steps applied, for idempotence checks
-	LastStepKey string    `json:"lastStepKey,omitempty"`
+	// LastStepKey names the last step applied ("fetch#3"), so a step that Step Functions repeats
+	// after a timeout is recognised and not applied twice.
+	LastStepKey string `json:"lastStepKey,omitempty"`
+	// FetchWarnings are the fetch steps' warnings (truncated reads), kept apart so each
+	// correlate step can rebuild Warnings from them and its own.
+	FetchWarnings []string `json:"fetchWarnings,omitempty"`
 }
 
 // Cursor is the read state of one region (and category) of a run.
@@ -84,6 +88,12 @@ type Cursor struct {
 	Category string `json:"category,omitempty"` // "" for management events, "insight"
 	// SettledUntil: every event with an event time before it has been read for good.
 	SettledUntil time.Time `json:"settledUntil"`
+	// GapTo, when set, is the newest end of a span [SettledUntil, GapTo] that a query could not
+	// read to its end (its pageSize x maxPage budget ran out); the next query reads it first.
+	GapTo time.Time `json:"gapTo,omitzero"`
+	// PassStart is when the read of the current span began: events older than PassStart minus
+	// the settle time had time to be delivered, so the cursor may move up to there.
+	PassStart time.Time `json:"passStart,omitzero"`
 }
 
 // Event is a normalized event, in the Director's normalized event format (snake_case).

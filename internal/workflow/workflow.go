@@ -1,0 +1,419 @@
+// Package workflow is the step logic of a correlation run: what one begin, fetch and correlate step
+// does, and whether to go on and how long to wait. The Lambda functions call these steps unchanged
+// from the Step Functions definition, which only sequences them; `trailproof run` and `serve`
+// sequence them with Execute on a real or virtual clock.
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/trailproof/trailproof/internal/clock"
+	"github.com/trailproof/trailproof/internal/core"
+)
+
+// State is the payload passed between steps: keys and counters only, never event lists, so it
+// stays far below Step Functions' 256 KB payload limit.
+type State struct {
+	RunID       string `json:"runId"`
+	Iteration   int    `json:"iteration"` // fetch steps applied so far
+	Status      string `json:"status"`
+	Done        bool   `json:"done"`
+	WaitSeconds int    `json:"waitSeconds"` // how long to wait before the next step
+	Events      int    `json:"events"`      // matched events so far
+	RawEvents   int    `json:"rawEvents"`
+	APICalls    int    `json:"apiCalls"`
+}
+
+// FailInput is what the failure step receives: Step Functions' Catch puts the error there.
+type FailInput struct {
+	RunID string     `json:"runId"`
+	Error *ErrorInfo `json:"error,omitempty"`
+}
+
+// ErrorInfo is the shape Step Functions' Catch ResultPath gives: the error name and its cause.
+type ErrorInfo struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// Step names, as the observer sees them and as the state machine's states call them.
+const (
+	StepBegin     = "begin"
+	StepFetch     = "fetch"
+	StepCorrelate = "correlate"
+	StepFail      = "fail"
+)
+
+// Observer is told every step the engine applies, with its input and output.
+type Observer func(step string, in, out State)
+
+// Engine runs the steps against a store, a CloudTrail source and a clock.
+type Engine struct {
+	store    core.Store
+	sources  core.SourceFactory
+	clock    clock.Clock
+	log      *slog.Logger
+	observer Observer
+	retries  int
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithClock sets the clock (default: real time).
+func WithClock(c clock.Clock) Option { return func(e *Engine) { e.clock = c } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// WithObserver registers an observer of every step.
+func WithObserver(o Observer) Option { return func(e *Engine) { e.observer = o } }
+
+// WithStepRetries sets how often Execute retries a step that failed with a retryable error, as
+// the state machine's Retry does (default 6).
+func WithStepRetries(n int) Option { return func(e *Engine) { e.retries = n } }
+
+// New returns an engine.
+func New(store core.Store, sources core.SourceFactory, opts ...Option) *Engine {
+	e := &Engine{store: store, sources: sources, clock: clock.Real{}, log: slog.New(slog.DiscardHandler), retries: 6}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Clock returns the engine's clock.
+func (e *Engine) Clock() clock.Clock { return e.clock }
+
+// Partition is where a run's raw events are stored.
+func Partition(runID string) string { return "run#" + runID }
+
+// CreateRun stores a new run of action a under an integration. A repeated request with the same
+// run ID returns the stored run instead of creating a second one.
+func (e *Engine) CreateRun(ctx context.Context, integrationID string, a *core.Action, runID string) (*core.Run, error) {
+	in, err := e.store.GetIntegration(ctx, integrationID)
+	if err != nil {
+		return nil, fmt.Errorf("create run: %w", err)
+	}
+	if runID == "" {
+		runID = uuid.NewString()
+	}
+	cor := core.NewCorrelator(in, a)
+	r := &core.Run{
+		RunID: runID, JobID: a.JobID, ActionID: a.ActionID, IntegrationID: in.ID, Integration: in.Name,
+		Action: *a, StartedAt: e.clock.Now(), Status: core.StatusWaiting, Window: cor.Window(),
+		Events: []core.Event{}, Alerts: []core.Event{}, Suspicious: []core.Event{}, Warnings: []string{},
+	}
+	for _, s := range a.ExpectedEvents {
+		r.Expected = append(r.Expected, core.ExpectedCount{Event: s})
+	}
+	if err := e.store.CreateRun(ctx, r); err != nil {
+		if core.ErrorCode(err) == core.ECONFLICT {
+			return e.store.GetRun(ctx, runID)
+		}
+		return nil, fmt.Errorf("create run %s: %w", runID, err)
+	}
+	return r, nil
+}
+
+// load returns the run and its integration.
+func (e *Engine) load(ctx context.Context, runID string) (*core.Run, *core.Integration, error) {
+	r, err := e.store.GetRun(ctx, runID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load run %s: %w", runID, err)
+	}
+	in, err := e.store.GetIntegration(ctx, r.IntegrationID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load integration %s of run %s: %w", r.IntegrationID, runID, err)
+	}
+	return r, in, nil
+}
+
+func stateOf(r *core.Run) State {
+	return State{
+		RunID: r.RunID, Iteration: r.Queries, Status: r.Status, Done: core.Ended(r.Status),
+		Events: len(r.Events), RawEvents: r.Progress.RawEvents, APICalls: r.APICalls,
+	}
+}
+
+// seconds rounds a wait up to whole seconds (Step Functions' Wait takes whole seconds).
+func seconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int(math.Ceil(d.Seconds()))
+}
+
+// Begin starts a run: it says how long to wait until the first query (delayTime after the
+// action's start).
+func (e *Engine) Begin(ctx context.Context, in State) (out State, err error) {
+	defer func() { e.observe(StepBegin, in, out, err) }()
+	r, integ, err := e.load(ctx, in.RunID)
+	if err != nil {
+		return in, err
+	}
+	out = stateOf(r)
+	if out.Done {
+		return out, nil
+	}
+	first := r.Action.StartTime.Add(integ.DelayTimeD())
+	now := e.clock.Now()
+	out.WaitSeconds = seconds(first.Sub(now))
+	if r.Progress.NextQueryAt.IsZero() {
+		r.Progress.NextQueryAt = first
+		if err := e.store.UpdateRun(ctx, r); err != nil {
+			return in, fmt.Errorf("begin run %s: %w", r.RunID, err)
+		}
+	}
+	e.log.InfoContext(ctx, "run begins", "runId", r.RunID, "firstQueryAt", first, "waitSeconds", out.WaitSeconds)
+	return out, nil
+}
+
+func (e *Engine) observe(step string, in, out State, err error) {
+	if e.observer != nil && err == nil {
+		e.observer(step, in, out)
+	}
+}
+
+func cursorFor(p *core.Progress, region, category string) *core.Cursor {
+	for i := range p.Cursors {
+		if p.Cursors[i].Region == region && p.Cursors[i].Category == category {
+			return &p.Cursors[i]
+		}
+	}
+	p.Cursors = append(p.Cursors, core.Cursor{Region: region, Category: category})
+	return &p.Cursors[len(p.Cursors)-1]
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// Fetch runs one query of the loop: for each region to read, it reads the span of event time
+// that earlier queries have not settled, stores the events (de-duplicated by EventId) and moves
+// the cursors. A fetch repeated with the same input (a Step Functions retry after a timeout) is
+// recognised and not applied twice.
+func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
+	defer func() { e.observe(StepFetch, in, out, err) }()
+	r, integ, err := e.load(ctx, in.RunID)
+	if err != nil {
+		return in, err
+	}
+	if core.Ended(r.Status) {
+		return stateOf(r), nil
+	}
+	key := fmt.Sprintf("%s#%d", StepFetch, in.Iteration+1)
+	if r.Progress.LastStepKey == key || r.Queries > in.Iteration {
+		return stateOf(r), nil // already applied
+	}
+	src, err := e.sources.Source(ctx, integ)
+	if err != nil {
+		return in, fmt.Errorf("fetch run %s: %w", r.RunID, err)
+	}
+	cor := core.NewCorrelator(integ, &r.Action)
+	read := cor.ReadRange()
+	now := e.clock.Now()
+	settle := integ.SettleTimeD()
+	var fetchErr error
+	for _, region := range integ.QueryRegions(&r.Action) {
+		cur := cursorFor(&r.Progress, region, core.CategoryManagement)
+		if cur.SettledUntil.IsZero() {
+			cur.SettledUntil = read.From
+		}
+		from, to := maxTime(cur.SettledUntil, read.From), minTime(read.To, now)
+		resuming := !cur.GapTo.IsZero()
+		if resuming {
+			to = minTime(cur.GapTo, to)
+		} else {
+			cur.PassStart = now
+		}
+		if from.After(to) {
+			continue
+		}
+		q := core.Query{Region: region, Category: core.CategoryManagement, From: from, To: to,
+			Attribute: cor.LookupAttribute(), Budget: integ.QueryBudget()}
+		res, err := src.Lookup(ctx, q)
+		r.APICalls += res.Calls
+		r.Throttled += res.Throttled
+		if len(res.Events) > 0 {
+			added, aerr := e.store.AddRawEvents(ctx, Partition(r.RunID), res.Events)
+			if aerr != nil {
+				return in, fmt.Errorf("fetch run %s: store events: %w", r.RunID, aerr)
+			}
+			r.Progress.RawEvents += added
+		}
+		if err != nil {
+			fetchErr = err
+			break
+		}
+		if res.Truncated {
+			cur.GapTo = res.OldestRead
+			w := fmt.Sprintf("region %s: the query budget (pageSize %d x maxPage %d = %d events) ran out before the start of %s..%s; the rest is read by the next queries",
+				region, integ.PageSize, integ.MaxPage, integ.QueryBudget(), from.Format(time.RFC3339), to.Format(time.RFC3339))
+			if !slices.Contains(r.Progress.FetchWarnings, w) {
+				r.Progress.FetchWarnings = append(r.Progress.FetchWarnings, w)
+			}
+			continue
+		}
+		cur.GapTo = time.Time{}
+		if s := minTime(to, cur.PassStart.Add(-settle)); s.After(cur.SettledUntil) {
+			cur.SettledUntil = s
+		}
+	}
+	if fetchErr != nil {
+		// Keep the calls and events already counted; the step is retried or the run fails.
+		if uerr := e.store.UpdateRun(ctx, r); uerr != nil {
+			e.log.WarnContext(ctx, "cannot record a failed fetch", "runId", r.RunID, "error", uerr)
+		}
+		return in, classify(fetchErr)
+	}
+	r.Queries++
+	r.Status = core.StatusQuerying
+	r.Progress.LastQueryAt = now
+	r.Progress.LastStepKey = key
+	if err := e.store.UpdateRun(ctx, r); err != nil {
+		return in, classify(fmt.Errorf("fetch run %s: %w", r.RunID, err))
+	}
+	out = stateOf(r)
+	e.log.InfoContext(ctx, "query done", "runId", r.RunID, "query", r.Queries, "apiCalls", r.APICalls, "rawEvents", r.Progress.RawEvents)
+	return out, nil
+}
+
+// Deadline is when a run's last query is due: the end of what it reads plus the settle time.
+func Deadline(integ *core.Integration, r *core.Run) time.Time {
+	return core.NewCorrelator(integ, &r.Action).ReadRange().To.Add(integ.SettleTimeD())
+}
+
+// Correlate computes the verdict over everything read so far and decides whether the run goes on:
+// it completes as soon as every expected event has matched, else once a query has run at or after
+// the deadline; otherwise it says to wait one query interval (or less, to land on the deadline).
+func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error) {
+	defer func() { e.observe(StepCorrelate, in, out, err) }()
+	r, integ, err := e.load(ctx, in.RunID)
+	if err != nil {
+		return in, err
+	}
+	if core.Ended(r.Status) {
+		return stateOf(r), nil
+	}
+	cor := core.NewCorrelator(integ, &r.Action)
+	read := cor.ReadRange()
+	raws, err := e.store.RawEvents(ctx, Partition(r.RunID), read.From, read.To)
+	if err != nil {
+		return in, classify(fmt.Errorf("correlate run %s: %w", r.RunID, err))
+	}
+	res := cor.Correlate(raws)
+	r.Events, r.Logged, r.Truncated, r.WeakMatch = res.Events, res.Logged, res.Truncated, res.WeakMatch
+	r.Expected = res.Expected
+	if integ.SaveSuspiciousEvents {
+		r.Suspicious = res.Suspicious
+	}
+	r.Warnings = append(slices.Clone(r.Progress.FetchWarnings), res.Warnings...)
+	if r.Events == nil {
+		r.Events = []core.Event{}
+	}
+	if r.Suspicious == nil {
+		r.Suspicious = []core.Event{}
+	}
+	if r.Warnings == nil {
+		r.Warnings = []string{}
+	}
+	now := e.clock.Now()
+	deadline := Deadline(integ, r)
+	gaps := false
+	for _, c := range r.Progress.Cursors {
+		gaps = gaps || !c.GapTo.IsZero()
+	}
+	switch {
+	case res.AllExpectedMatched():
+		r.Status = core.StatusCompleted
+	case !r.Progress.LastQueryAt.Before(deadline) && !gaps:
+		r.Status = core.StatusCompleted
+	}
+	out = stateOf(r)
+	if r.Status == core.StatusCompleted {
+		r.CompletedAt = &now
+		out.Done = true
+	} else {
+		wait := integ.QueryIntervalD()
+		if gaps {
+			wait = 0 // an unread span is waiting: read it now
+		}
+		if until := deadline.Sub(now); until < wait {
+			wait = max(until, 0)
+		}
+		out.WaitSeconds = seconds(wait)
+		r.Progress.NextQueryAt = now.Add(time.Duration(out.WaitSeconds) * time.Second)
+	}
+	r.Progress.LastStepKey = fmt.Sprintf("%s#%d", StepCorrelate, in.Iteration)
+	if err := e.store.UpdateRun(ctx, r); err != nil {
+		return in, classify(fmt.Errorf("correlate run %s: %w", r.RunID, err))
+	}
+	out.Status, out.Events = r.Status, len(r.Events)
+	return out, nil
+}
+
+// Fail records a run as failed with the reason Step Functions (or Execute) caught.
+func (e *Engine) Fail(ctx context.Context, in FailInput) (out State, err error) {
+	r, err := e.store.GetRun(ctx, in.RunID)
+	if err != nil {
+		return State{RunID: in.RunID}, fmt.Errorf("fail run %s: %w", in.RunID, err)
+	}
+	if core.Ended(r.Status) {
+		return stateOf(r), nil
+	}
+	now := e.clock.Now()
+	r.Status, r.CompletedAt = core.StatusFailed, &now
+	if in.Error != nil {
+		r.Error = in.Error.Error
+		if in.Error.Cause != "" {
+			r.Error += ": " + causeMessage(in.Error.Cause)
+		}
+	}
+	if err := e.store.UpdateRun(ctx, r); err != nil {
+		return State{RunID: in.RunID}, fmt.Errorf("fail run %s: %w", in.RunID, err)
+	}
+	out = stateOf(r)
+	e.observe(StepFail, State{RunID: in.RunID}, out, nil)
+	return out, nil
+}
+
+// Cancel marks a run cancelled; the next step sees it and stops.
+func (e *Engine) Cancel(ctx context.Context, runID string) (*core.Run, error) {
+	for range 5 {
+		r, err := e.store.GetRun(ctx, runID)
+		if err != nil {
+			return nil, fmt.Errorf("cancel run %s: %w", runID, err)
+		}
+		if core.Ended(r.Status) {
+			return r, core.Errorf(core.EUNPROCESSABLE, "run %s has already ended (%s)", runID, r.Status)
+		}
+		now := e.clock.Now()
+		r.Status, r.CompletedAt = core.StatusCancelled, &now
+		err = e.store.UpdateRun(ctx, r)
+		if err == nil {
+			return r, nil
+		}
+		if core.ErrorCode(err) != core.ECONFLICT {
+			return nil, fmt.Errorf("cancel run %s: %w", runID, err)
+		}
+	}
+	return nil, core.Errorf(core.ECONFLICT, "run %s is changing too fast to cancel; try again", runID)
+}
