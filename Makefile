@@ -1,0 +1,47 @@
+# trailproof — a SAM user's targets. `make run` and `make test` set up what they need themselves.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/trailproof
+export GOFLAGS ?= -buildvcs=false
+
+.PHONY: all build run test test-go lint bench bench-scale clean setup stack-up stack-down tools
+
+all: build
+
+## build: the trailproof CLI (SAM builds the functions through the build-<LogicalId> targets)
+build: $(BIN)
+
+$(BIN): $(shell find cmd internal -name '*.go' -not -name '*_test.go') go.mod go.sum
+	$(GO) build -trimpath -o $(BIN) ./cmd/trailproof
+
+## run: one complete correlation of the demo action over the demo corpus, no AWS account needed
+run: $(BIN)
+	./$(BIN) run --integration examples/demo/integration.json --action examples/demo/action.json \
+		--corpus examples/demo/cloudtrail.json
+
+## setup: install the local test stack (npm tools, DynamoDB Local, Lambda RIE); idempotent
+setup:
+	bash infra/scripts/setup.sh
+
+## test: set up and start the local test stack, run every test, stop the stack
+test: setup
+	bash infra/scripts/test.sh
+
+## test-go: the Go tests only, against whatever stack is already running
+test-go:
+	$(GO) test ./...
+
+## lint: go vet, gofmt, cfn-lint on the template, asl-validator on the state machine
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l cmd internal functions)" || (gofmt -l cmd internal functions; exit 1)
+	$(MAKE) lint-sam
+
+## bench: normalize + correlate over 100,000 records against a naive baseline, with the ratio
+bench:
+	bash infra/scripts/bench.sh
+
+clean:
+	rm -rf bin .aws-sam coverage.out
+
+-include infra/sam.mk

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# make bench: normalize + correlate over 100,000 real records, next to the naive baseline (every
+# record decoded into a map) in the same run, and the ratio of their records per second.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=$(go test -run '^$' -bench 'BenchmarkCorrelate' -benchtime "${BENCHTIME:-5x}" -benchmem ./internal/core/ | tee /dev/stderr)
+echo "$out" | awk '
+  /BenchmarkCorrelate\/trailproof/ { for (i=1;i<=NF;i++) if ($(i+1)=="records/s") tp=$i }
+  /BenchmarkCorrelate\/naive/      { for (i=1;i<=NF;i++) if ($(i+1)=="records/s") nv=$i }
+  END { if (tp && nv) printf("{\"benchmark\":\"correlate\",\"records\":100000,\"trailproofRecordsPerSecond\":%d,\"naiveRecordsPerSecond\":%d,\"ratio\":%.1f}\n", tp, nv, tp/nv);
+        else { print "bench: no result (are ../shared/data/cloudtrail records present?)" > "/dev/stderr"; exit 1 } }'
