@@ -69,7 +69,7 @@ func ParseAction(data []byte) (*Action, error) {
 		case fExpectedEvents:
 			a.ExpectedEvents, _, err = decodeStringList(m)
 		default:
-			err = unknownFieldError(m.field, m.key, actionFields)
+			err = atLine(unknownFieldError(m.field, m.key, actionFields), m)
 		}
 		if err != nil {
 			return nil, err
@@ -142,7 +142,7 @@ func decodeActor(m member, actor *Actor) error {
 		case fRoleSessionNames:
 			actor.RoleSessionNames, _, err = decodeStringList(am)
 		default:
-			err = unknownFieldError(am.field, am.key, actorFields)
+			err = atLine(unknownFieldError(am.field, am.key, actorFields), am)
 		}
 		if err != nil {
 			return err

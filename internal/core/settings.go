@@ -244,7 +244,7 @@ func ParseIntegration(data []byte) (*Integration, error) {
 	var userFieldMap map[string][]string
 	for _, m := range members {
 		if !slices.Contains(allowed, m.key) {
-			return nil, unknownSettingError(m.key, typ)
+			return nil, atLine(unknownSettingError(m.key, typ), m)
 		}
 		if err := settingSetters[m.key](m, in, &userFieldMap); err != nil {
 			return nil, err
@@ -623,7 +623,19 @@ func unknownSettingError(key, typ string) *Error {
 	if s := suggest(key, fields); s != "" {
 		return FieldError(k, "unknown field; did you mean %q?", s)
 	}
-	return FieldError(k, "unknown field; the %s fields are %s", typ, strings.Join(fields, ", "))
+	form := "MSI"
+	if typ == TypeLegacy {
+		form = "legacy"
+	}
+	return FieldError(k, "unknown field; the %s fields are %s", form, strings.Join(fields, ", "))
+}
+
+// atLine adds to e where the member's value sits, so that a long document's problem can be
+// found without searching for the field.
+func atLine(e *Error, m member) *Error {
+	line, col := position(m.doc, m.off)
+	e.Message += fmt.Sprintf(" (line %d, column %d)", line, col)
+	return e
 }
 
 // suggest finds the field a key probably meant: the same name but for case, '_' and '-'.

@@ -100,6 +100,17 @@ func TestParseIntegrationFalseAndNullKeepMeaning(t *testing.T) {
 	}
 }
 
+func TestParseIntegrationByteOrderMark(t *testing.T) {
+	// Editors on Windows save JSON with a BOM; it is not part of the settings.
+	in, err := ParseIntegration(append([]byte{0xEF, 0xBB, 0xBF}, readTestdata(t, "msi-minimal.json")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(defaultsWith(TypeMSI, "CloudTrail us-east-1", "us-east-1"), in); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
 func TestParseIntegrationRegionAlias(t *testing.T) {
 	for _, doc := range []string{
 		`{"name":"n","awsRegion":"ap-south1"}`,
@@ -151,6 +162,7 @@ func TestParseIntegrationInvalid(t *testing.T) {
 		// form
 		{"not an object", `["name"]`, "", "expected a JSON object"},
 		{"empty", "  \n", "", "empty document"},
+		{"null", "null", "", "expected a JSON object"},
 		{"bad type", `{"type":"MSI","name":"n","awsRegion":"us-east-1"}`, "type", `must be "msi" or "legacy"`},
 		{"unknown field", msiDoc(`"colour":"blue"`), "colour", "unknown field"},
 		{"misspelt field", msiDoc(`"verifySSL":true`), "verifySSL", `did you mean "verifySsl"`},
