@@ -1,0 +1,213 @@
+package sfntest
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/trailproof/trailproof/internal/lambdafn"
+	"github.com/trailproof/trailproof/internal/workflow"
+)
+
+// substitutions are the DefinitionSubstitutions of the test executions.
+func substitutions() map[string]string {
+	return map[string]string{
+		"BeginFunctionArn":     FunctionARN("BeginFunction"),
+		"FetchFunctionArn":     FunctionARN("FetchFunction"),
+		"CorrelateFunctionArn": FunctionARN("CorrelateFunction"),
+		"FailFunctionArn":      FunctionARN("FailFunction"),
+	}
+}
+
+// stub is a run that needs `rounds` correlate steps to be done; it records what it was given.
+type stub struct {
+	rounds     int
+	fetches    int // calls, failed ones included
+	iterations int // fetches applied
+	failed     *workflow.FailInput
+	fetchErrs  []error // returned by the first fetches, in order
+}
+
+func (s *stub) serve(srv *LambdaServer) {
+	step := func(f func(in workflow.State) (workflow.State, error)) RawHandler {
+		return Typed(lambdafn.Wrap(func(_ context.Context, in workflow.State) (workflow.State, error) { return f(in) }))
+	}
+	srv.Handle(FunctionARN("BeginFunction"), step(func(in workflow.State) (workflow.State, error) {
+		in.Iteration, in.WaitSeconds = s.iterations, 60 // the stored progress, as the engine's Begin
+		return in, nil
+	}))
+	srv.Handle(FunctionARN("FetchFunction"), step(func(in workflow.State) (workflow.State, error) {
+		s.fetches++
+		if len(s.fetchErrs) > 0 {
+			err := s.fetchErrs[0]
+			s.fetchErrs = s.fetchErrs[1:]
+			return in, err
+		}
+		s.iterations++
+		in.Iteration, in.WaitSeconds = s.iterations, 0
+		return in, nil
+	}))
+	srv.Handle(FunctionARN("CorrelateFunction"), step(func(in workflow.State) (workflow.State, error) {
+		in.Done = in.Iteration >= s.rounds
+		in.WaitSeconds = 30
+		return in, nil
+	}))
+	srv.Handle(FunctionARN("FailFunction"), Typed(func(_ context.Context, in workflow.FailInput) (workflow.State, error) {
+		s.failed = &in
+		return workflow.State{RunID: in.RunID, Status: "failed", Done: true}, nil
+	}))
+}
+
+func TestDefinitionPaths(t *testing.T) {
+	t.Parallel()
+	loop := []string{"Fetch", "FetchEnded", "Correlate", "Finished"}
+	again := []string{"WaitInterval", "CountLoop", "LoopLimit"}
+	path := func(parts ...[]string) []string {
+		var out []string
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	start := []string{"Init", "SetDefaults", "Begin", "BeginEnded", "WaitDelay"}
+	tests := []struct {
+		name       string
+		stub       *stub
+		input      any
+		wantStatus string
+		wantError  string
+		wantStates []string
+		wantFailed *workflow.FailInput
+	}{
+		{
+			name: "done after two rounds", stub: &stub{rounds: 2}, input: map[string]string{"runId": "r1"},
+			wantStatus: "SUCCEEDED",
+			wantStates: path(start, loop, again, loop, []string{"Done"}),
+		},
+		{
+			name: "throttled twice then retried", input: map[string]string{"runId": "r2"},
+			stub: &stub{rounds: 1, fetchErrs: []error{
+				&workflow.ThrottledError{Message: "slow down"}, &workflow.TransientError{Message: "try again"}}},
+			wantStatus: "SUCCEEDED",
+			wantStates: path(start, loop, []string{"Done"}),
+		},
+		{
+			name: "a permanent error is recorded", input: map[string]string{"runId": "r3"},
+			stub: &stub{rounds: 1, fetchErrs: []error{&workflow.ThrottledError{Message: "slow down"},
+				&os.PathError{Op: "open", Path: "x", Err: os.ErrPermission}}},
+			wantStatus: "FAILED", wantError: "PathError",
+			wantStates: path(start, []string{"Fetch", "RecordFailure", "Failed"}),
+			wantFailed: &workflow.FailInput{RunID: "r3", Error: &workflow.ErrorInfo{Error: "PathError", Cause: "PathError: open x: permission denied"}},
+		},
+		{
+			name: "retries run out", input: map[string]string{"runId": "r4"},
+			stub: &stub{rounds: 1, fetchErrs: []error{
+				&workflow.ThrottledError{Message: "1"}, &workflow.ThrottledError{Message: "2"}, &workflow.ThrottledError{Message: "3"},
+				&workflow.ThrottledError{Message: "4"}, &workflow.ThrottledError{Message: "5"}, &workflow.ThrottledError{Message: "6"},
+				&workflow.ThrottledError{Message: "7"}}},
+			wantStatus: "FAILED", wantError: "ThrottledError",
+			wantStates: path(start, []string{"Fetch", "RecordFailure", "Failed"}),
+			wantFailed: &workflow.FailInput{RunID: "r4", Error: &workflow.ErrorInfo{Error: "ThrottledError", Cause: "ThrottledError: 7"}},
+		},
+		{
+			name: "loop limit starts the next part", stub: &stub{rounds: 5},
+			input:      map[string]any{"runId": "r5", "execution": map[string]int{"part": 0, "loops": 0, "maxLoops": 2}},
+			wantStatus: "SUCCEEDED",
+			wantStates: path([]string{"Init", "Begin", "BeginEnded", "WaitDelay"}, loop, again, loop, again,
+				[]string{"NextPart", "StartNextPart", "Continued"}),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := NewLambdaServer()
+			defer srv.Close()
+			tt.stub.serve(srv)
+			r := NewRunner(t, srv, substitutions())
+			o, err := r.Run(t.Context(), "exec-"+tt.name, tt.input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Status != tt.wantStatus || o.Error != tt.wantError {
+				t.Errorf("status %s error %q (cause %q), want %s %q", o.Status, o.Error, o.Cause, tt.wantStatus, tt.wantError)
+			}
+			if diff := cmp.Diff(tt.wantStates, o.States); diff != "" {
+				t.Errorf("states entered (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantFailed, tt.stub.failed); diff != "" {
+				t.Errorf("fail function input (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestNextPart follows a run across executions: the loop limit starts a fresh execution of the
+// same state machine, named after the run and part, which carries the run on to its end.
+func TestNextPart(t *testing.T) {
+	t.Parallel()
+	srv := NewLambdaServer()
+	defer srv.Close()
+	s := &stub{rounds: 5}
+	s.serve(srv)
+	r := NewRunner(t, srv, substitutions())
+	input := map[string]any{"runId": "r6", "execution": map[string]int{"part": 0, "loops": 0, "maxLoops": 2}}
+	outs, err := r.RunChain(t.Context(), "r6", input, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lasts []string
+	for _, o := range outs {
+		lasts = append(lasts, o.Name+" "+o.Status+" "+o.Last())
+	}
+	if diff := cmp.Diff([]string{"r6 SUCCEEDED Continued", "r6-part-1 SUCCEEDED Continued", "r6-part-2 SUCCEEDED Done"}, lasts); diff != "" {
+		t.Errorf("executions (-want +got):\n%s", diff)
+	}
+	if s.fetches != 5 {
+		t.Errorf("%d fetches, want 5 (one per round, none lost or repeated across parts)", s.fetches)
+	}
+	var final workflow.State
+	if err := json.Unmarshal(outs[len(outs)-1].Output, &final); err != nil || !final.Done || final.Iteration != 5 {
+		t.Errorf("final output %s (%v), want done after iteration 5", outs[len(outs)-1].Output, err)
+	}
+	type bookkeeping struct{ Part, Loops, MaxLoops int }
+	var began []bookkeeping
+	for _, inv := range srv.Invocations() {
+		if inv.Function == FunctionARN("BeginFunction") {
+			var p lambdafn.Payload
+			var b bookkeeping
+			if err := json.Unmarshal(inv.Payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(p.Execution, &b); err != nil {
+				t.Fatal(err)
+			}
+			began = append(began, b)
+		}
+	}
+	if diff := cmp.Diff([]bookkeeping{{0, 0, 2}, {1, 0, 2}, {2, 0, 2}}, began); diff != "" {
+		t.Errorf("bookkeeping each part began with (-want +got):\n%s", diff)
+	}
+}
+
+// TestPlaceholdersHaveSubstitutions keeps the test substitutions in step with the definition.
+func TestPlaceholdersHaveSubstitutions(t *testing.T) {
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := os.ReadFile(filepath.Join(root, DefinitionPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range substitutions() {
+		keys = append(keys, k)
+	}
+	if diff := cmp.Diff(Placeholders(def), keys, cmpSorted); diff != "" {
+		t.Errorf("placeholders vs substitutions (-definition +test):\n%s", diff)
+	}
+}
