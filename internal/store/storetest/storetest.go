@@ -434,9 +434,13 @@ func testRawEventRanges(t *testing.T, s core.Store) {
 		Raw("g", t0.Add(-time.Hour)),
 		Raw("h", t0.Add(48*time.Hour)),
 	}
-	// Many events too, to cross any page size of the backend.
+	// Many events of about 1 KB too, over 1 MB in all, to cross any page size of the backend
+	// (DynamoDB's Query pages at 1 MB).
+	pad := strings.Repeat("x", 900)
 	for i := range 1200 {
-		evs = append(evs, Raw(fmt.Sprintf("p%04d", i), t0.Add(time.Minute+time.Duration(i)*time.Millisecond)))
+		ev := Raw(fmt.Sprintf("p%04d", i), t0.Add(time.Minute+time.Duration(i)*time.Millisecond))
+		ev.Record = []byte(fmt.Sprintf(`{"eventID":"p%04d","pad":%q}`, i, pad))
+		evs = append(evs, ev)
 	}
 	n, err := s.AddRawEvents(ctx, "run-r", evs)
 	must(t, "AddRawEvents", err)
