@@ -1,0 +1,702 @@
+// Package emulator is a stand-in for AWS CloudTrail's LookupEvents API, serving a corpus of recorded
+// CloudTrail records over HTTP with the real wire protocol (AWS JSON 1.1), limits, error shapes,
+// paging and ordering, plus what the real service does to its clients over time: delivery delay,
+// throttling, and injected faults. Nothing else emulates LookupEvents, and trailproof's source,
+// workflow and CLI need something real to talk to without an AWS account.
+package emulator
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"golang.org/x/time/rate"
+
+	"github.com/trailproof/trailproof/internal/clock"
+	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/corpus"
+)
+
+// Limits and defaults of LookupEvents, as AWS documents them.
+const (
+	// MaxResultsLimit is the most events one call returns, and the default page size.
+	MaxResultsLimit = 50
+	// DefaultRate is LookupEvents' budget: 2 calls per second per account and region.
+	DefaultRate = 2.0
+	// DefaultDeliveryDelay is the typical time from an API call to its event being searchable;
+	// the CLI's default. The emulator's own default is 0, so records are visible at once.
+	DefaultDeliveryDelay = 5 * time.Minute
+	// Target is the X-Amz-Target suffix of the one operation served. The SDK sends
+	// "CloudTrail_20131101.LookupEvents"; the full Smithy name ends the same way.
+	Target = ".LookupEvents"
+)
+
+// Error codes the emulator answers with (the __type of a JSON 1.1 error body).
+const (
+	CodeInvalidMaxResults          = "InvalidMaxResultsException"
+	CodeInvalidLookupAttrs         = "InvalidLookupAttributesException"
+	CodeInvalidTimeRange           = "InvalidTimeRangeException"
+	CodeInvalidNextToken           = "InvalidNextTokenException"
+	CodeInvalidEventCategory       = "InvalidEventCategoryException"
+	CodeThrottling                 = "ThrottlingException"
+	CodeUnrecognizedClient         = "UnrecognizedClientException"
+	CodeMissingAuthToken           = "MissingAuthenticationTokenException"
+	CodeInvalidSignature           = "InvalidSignatureException"
+	CodeAccessDenied               = "AccessDeniedException"
+	CodeInternalFailure            = "InternalFailure"
+	CodeSerialization              = "SerializationException"
+	CodeUnknownOperation           = "UnknownOperationException"
+	contentTypeJSON11              = "application/x-amz-json-1.1"
+	maxRequestBody           int64 = 1 << 20
+)
+
+// lookupAttributeKeys are the keys LookupEvents accepts, one per call.
+var lookupAttributeKeys = []string{
+	core.AttrEventID, core.AttrEventName, core.AttrReadOnly, core.AttrUsername,
+	core.AttrResourceType, core.AttrResourceName, core.AttrEventSource, core.AttrAccessKeyID,
+}
+
+// Emulator serves LookupEvents over a set of records. It is an http.Handler, safe for concurrent
+// use; make one with New.
+type Emulator struct {
+	clk          clock.Clock
+	delay        time.Duration
+	limit        rate.Limit
+	burst        int
+	faults       Faults
+	keys         map[string]Key // nil: any key is accepted
+	verify       Verifier
+	regionFilter bool
+	log          *slog.Logger
+	tokenKey     []byte
+
+	mu       sync.Mutex
+	rng      *mrand.Rand
+	entries  []entry // newest first; ties by EventID
+	ids      map[string]bool
+	limiters map[KeyRegion]*rate.Limiter
+	recent   map[KeyRegion][]time.Time // call times in the last second, for MaxPerSecond
+	stats    Stats                     // PerKey unused: see perKey
+	perKey   map[KeyRegion]*KeyStats
+	requests uint64
+}
+
+// entry is a record prepared for serving: its envelope resolved once, its region and category
+// read once.
+type entry struct {
+	id       string
+	at       time.Time
+	env      corpus.Envelope
+	record   string // CloudTrailEvent
+	region   string
+	category string
+}
+
+// Option configures an Emulator.
+type Option func(*Emulator) error
+
+// WithClock sets the clock that delivery delay, rate limiting and slow faults use (default
+// clock.Real). Share one clock.Virtual with the client to replay time without sleeping.
+func WithClock(c clock.Clock) Option {
+	return func(e *Emulator) error {
+		if c == nil {
+			return core.FieldError("clock", "must not be nil")
+		}
+		e.clk = c
+		return nil
+	}
+}
+
+// WithDeliveryDelay makes each record visible only once the clock reaches its eventTime + d, as
+// CloudTrail delivers events minutes after the call (default 0).
+func WithDeliveryDelay(d time.Duration) Option {
+	return func(e *Emulator) error {
+		if d < 0 {
+			return core.FieldError("deliveryDelay", "must not be negative, got %s", d)
+		}
+		e.delay = d
+		return nil
+	}
+}
+
+// WithRate sets the calls per second allowed per access key and region (default 2, AWS's limit);
+// 0 turns rate limiting off. The bucket holds ceil(perSecond) calls unless WithBurst says otherwise.
+func WithRate(perSecond float64) Option {
+	return func(e *Emulator) error {
+		if perSecond < 0 || math.IsNaN(perSecond) || math.IsInf(perSecond, 0) {
+			return core.FieldError("rate", "must be a number of calls per second >= 0, got %v", perSecond)
+		}
+		if perSecond == 0 {
+			e.limit = rate.Inf
+		} else {
+			e.limit = rate.Limit(perSecond)
+		}
+		return nil
+	}
+}
+
+// WithBurst sets the token bucket's size: how many calls may come at once after a pause.
+func WithBurst(n int) Option {
+	return func(e *Emulator) error {
+		if n < 1 {
+			return core.FieldError("burst", "must be at least 1, got %d", n)
+		}
+		e.burst = n
+		return nil
+	}
+}
+
+// WithFaults injects faults (see ParseFaults).
+func WithFaults(f Faults) Option {
+	return func(e *Emulator) error {
+		for name, v := range map[string]float64{"throttle": f.Throttle, "error": f.Error, "dup": f.Dup} {
+			if v < 0 || v > 1 || math.IsNaN(v) {
+				return core.FieldError("faults", "%s=%v: want a fraction between 0 and 1", name, v)
+			}
+		}
+		if f.Slow < 0 {
+			return core.FieldError("faults", "slow=%s: must not be negative", f.Slow)
+		}
+		e.faults = f
+		return nil
+	}
+}
+
+// WithKeys restricts the emulator to these access keys; without it any key is accepted.
+func WithKeys(keys ...Key) Option {
+	return func(e *Emulator) error {
+		e.keys = map[string]Key{}
+		for _, k := range keys {
+			if k.AccessKeyID == "" {
+				return core.FieldError("keys", "an access key id is empty")
+			}
+			e.keys[k.AccessKeyID] = k
+		}
+		return nil
+	}
+}
+
+// WithVerifier sets the signature check run on each call (see Verifier); none by default.
+func WithVerifier(v Verifier) Option {
+	return func(e *Emulator) error { e.verify = v; return nil }
+}
+
+// WithRegionFilter, when on, serves a call only the records whose awsRegion is the region the
+// call was signed for. Off by default: public test records carry made-up region names.
+func WithRegionFilter(on bool) Option {
+	return func(e *Emulator) error { e.regionFilter = on; return nil }
+}
+
+// WithSeed fixes the random source of injected faults and of NextToken signing, so that a test
+// sees the same faults and tokens on every run. Without it both are random.
+func WithSeed(seed uint64) Option {
+	return func(e *Emulator) error { e.seed(seed); return nil }
+}
+
+// WithLogger logs each call at debug level and faults at info (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(e *Emulator) error {
+		if l != nil {
+			e.log = l
+		}
+		return nil
+	}
+}
+
+// New returns an emulator serving events (typically from corpus.Load). Events with the same
+// EventID are served once.
+func New(events []core.RawEvent, opts ...Option) (*Emulator, error) {
+	e := &Emulator{
+		clk:      clock.Real{},
+		limit:    rate.Limit(DefaultRate),
+		log:      slog.New(slog.DiscardHandler),
+		ids:      map[string]bool{},
+		limiters: map[KeyRegion]*rate.Limiter{},
+		recent:   map[KeyRegion][]time.Time{},
+		perKey:   map[KeyRegion]*KeyStats{},
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	e.seed(binary.LittleEndian.Uint64(b[:]))
+	for _, o := range opts {
+		if err := o(e); err != nil {
+			return nil, err
+		}
+	}
+	if e.burst == 0 {
+		e.burst = max(1, int(math.Ceil(float64(e.limit))))
+		if e.limit == rate.Inf {
+			e.burst = 1
+		}
+	}
+	if err := e.Add(events...); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Emulator) seed(seed uint64) {
+	e.rng = mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	// The token key comes from the seed so that a seeded emulator issues the same tokens each run.
+	e.tokenKey = binary.LittleEndian.AppendUint64([]byte("trailproof-emulator-next-token:"), seed)
+}
+
+// Add makes more records available, for tests that play events in as an action runs. Records
+// whose EventID is already served are ignored.
+func (e *Emulator) Add(events ...core.RawEvent) error {
+	prepared := make([]entry, 0, len(events))
+	for _, ev := range events {
+		if ev.EventID == "" || ev.EventTime.IsZero() {
+			return core.Errorf(core.EINVALID, "emulator: event without EventID or EventTime")
+		}
+		env, err := corpus.EnvelopeOf(ev)
+		if err != nil {
+			return core.Errorf(core.EINVALID, "emulator: %v", err)
+		}
+		rec := gjson.ParseBytes(ev.Record)
+		category := ev.Category
+		if category == "" && strings.EqualFold(rec.Get("eventCategory").String(), "Insight") {
+			category = core.CategoryInsight
+		}
+		region := rec.Get("awsRegion").String()
+		if region == "" {
+			region = ev.Region
+		}
+		prepared = append(prepared, entry{
+			id: ev.EventID, at: ev.EventTime.UTC(), env: env, record: string(ev.Record),
+			region: region, category: category,
+		})
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range prepared {
+		if e.ids[p.id] {
+			continue
+		}
+		e.ids[p.id] = true
+		e.entries = append(e.entries, p)
+	}
+	slices.SortFunc(e.entries, compareEntries)
+	return nil
+}
+
+// Len returns how many records the emulator holds, visible or not.
+func (e *Emulator) Len() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.entries)
+}
+
+// compareEntries orders newest first, then by EventID so that equal times page stably.
+func compareEntries(a, b entry) int {
+	if c := b.at.Compare(a.at); c != 0 {
+		return c
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+// apiError is an error answer in JSON 1.1's shape.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (a *apiError) Error() string { return a.code + ": " + a.message }
+
+func badRequest(code, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+// lookupRequest is LookupEventsInput on the wire (StartTime and EndTime as epoch seconds).
+type lookupRequest struct {
+	StartTime        *float64 `json:"StartTime"`
+	EndTime          *float64 `json:"EndTime"`
+	EventCategory    string   `json:"EventCategory"`
+	LookupAttributes []struct {
+		AttributeKey   string  `json:"AttributeKey"`
+		AttributeValue *string `json:"AttributeValue"`
+	} `json:"LookupAttributes"`
+	MaxResults *int    `json:"MaxResults"`
+	NextToken  *string `json:"NextToken"`
+}
+
+// wireEvent is types.Event on the wire.
+type wireEvent struct {
+	EventID         string            `json:"EventId"`
+	EventName       string            `json:"EventName,omitempty"`
+	ReadOnly        string            `json:"ReadOnly,omitempty"`
+	AccessKeyID     string            `json:"AccessKeyId,omitempty"`
+	EventTime       json.Number       `json:"EventTime"`
+	EventSource     string            `json:"EventSource,omitempty"`
+	Username        string            `json:"Username,omitempty"`
+	Resources       []corpus.Resource `json:"Resources"`
+	CloudTrailEvent string            `json:"CloudTrailEvent"`
+}
+
+type lookupResponse struct {
+	Events    []wireEvent `json:"Events"`
+	NextToken string      `json:"NextToken,omitempty"`
+}
+
+// query is a validated request.
+type query struct {
+	start, end *time.Time
+	category   string
+	attr       *core.LookupAttribute
+	max        int
+	region     string
+	token      *pageToken
+}
+
+// ServeHTTP answers LookupEvents calls.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	e.requests++
+	reqID := fmt.Sprintf("00000000-0000-4000-8000-%012d", e.requests)
+	e.mu.Unlock()
+	w.Header().Set("x-amzn-RequestId", reqID)
+
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.Header.Get("X-Amz-Target"), Target) {
+		e.writeError(w, r, badRequest(CodeUnknownOperation, "only LookupEvents is served (POST / with X-Amz-Target ending in %s), got %s %q", Target, r.Method, r.Header.Get("X-Amz-Target")), "")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		e.writeError(w, r, badRequest(CodeSerialization, "cannot read request body: %v", err), "")
+		return
+	}
+	if e.faults.Slow > 0 {
+		if err := e.clk.Sleep(r.Context(), e.faults.Slow); err != nil {
+			return // the client went away
+		}
+	}
+	cred, hasCred := parseCredential(r.Header.Get("Authorization"))
+	kr := KeyRegion{AccessKeyID: cred.AccessKeyID, Region: cred.Region}
+	now := e.clk.Now()
+
+	e.mu.Lock()
+	e.countCall(kr, now)
+	e.mu.Unlock()
+
+	if aerr := e.authorize(r, body, cred, hasCred); aerr != nil {
+		e.reject(w, r, kr, aerr)
+		return
+	}
+	if aerr := e.admit(kr, now); aerr != nil {
+		e.reject(w, r, kr, aerr)
+		return
+	}
+	q, aerr := e.parse(body, cred.Region)
+	if aerr != nil {
+		e.reject(w, r, kr, aerr)
+		return
+	}
+	resp, aerr := e.lookup(q, now)
+	if aerr != nil {
+		e.reject(w, r, kr, aerr)
+		return
+	}
+	e.mu.Lock()
+	e.stats.Served++
+	e.mu.Unlock()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(resp); err != nil {
+		e.writeError(w, r, &apiError{status: http.StatusInternalServerError, code: CodeInternalFailure, message: "encode response: " + err.Error()}, kr.AccessKeyID)
+		return
+	}
+	w.Header().Set("Content-Type", contentTypeJSON11)
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	_, _ = w.Write(buf.Bytes())
+	e.log.Debug("lookupEvents", "accessKeyId", maskKey(kr.AccessKeyID), "region", kr.Region,
+		"events", len(resp.Events), "nextToken", resp.NextToken != "", "requestId", reqID)
+}
+
+// countCall records a call in the stats; e.mu is held.
+func (e *Emulator) countCall(kr KeyRegion, now time.Time) {
+	e.stats.Calls++
+	ks := e.keyStats(kr)
+	ks.Calls++
+	recent := e.recent[kr]
+	cut := 0
+	for cut < len(recent) && !recent[cut].After(now.Add(-time.Second)) {
+		cut++
+	}
+	recent = append(recent[cut:], now)
+	e.recent[kr] = recent
+	ks.MaxPerSecond = max(ks.MaxPerSecond, len(recent))
+}
+
+func (e *Emulator) reject(w http.ResponseWriter, r *http.Request, kr KeyRegion, aerr *apiError) {
+	e.mu.Lock()
+	if aerr.status < 500 && aerr.code != CodeThrottling {
+		e.stats.Rejected++
+	}
+	e.mu.Unlock()
+	e.writeError(w, r, aerr, kr.AccessKeyID)
+}
+
+// authorize does what IAM does before the service sees a call: know the key, check the
+// signature, check the permission.
+func (e *Emulator) authorize(r *http.Request, body []byte, cred credential, hasCred bool) *apiError {
+	if e.keys == nil {
+		return nil
+	}
+	if !hasCred {
+		return &apiError{status: http.StatusBadRequest, code: CodeMissingAuthToken, message: "Missing Authentication Token"}
+	}
+	key, ok := e.keys[cred.AccessKeyID]
+	if !ok {
+		return badRequest(CodeUnrecognizedClient, "The security token included in the request is invalid.")
+	}
+	if e.verify != nil {
+		if err := e.verify(r, body, key); err != nil {
+			return badRequest(CodeInvalidSignature, "The request signature we calculated does not match the signature you provided: %v", err)
+		}
+	}
+	if key.Denied {
+		account := key.AccountID
+		if account == "" {
+			account = "000000000000"
+		}
+		return badRequest(CodeAccessDenied, "User: arn:aws:iam::%s:user/%s is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action", account, maskKey(key.AccessKeyID))
+	}
+	return nil
+}
+
+// admit applies the rate limit, then the injected throttling and errors.
+func (e *Emulator) admit(kr KeyRegion, now time.Time) *apiError {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	lim, ok := e.limiters[kr]
+	if !ok {
+		lim = rate.NewLimiter(e.limit, e.burst)
+		e.limiters[kr] = lim
+	}
+	if !lim.AllowN(now, 1) {
+		e.stats.ThrottledRate++
+		e.keyStats(kr).Throttled++
+		return badRequest(CodeThrottling, "Rate exceeded")
+	}
+	if e.faults.Throttle > 0 && e.rng.Float64() < e.faults.Throttle {
+		e.stats.ThrottledFault++
+		e.keyStats(kr).Throttled++
+		e.log.Info("injected fault", "fault", "throttle", "accessKeyId", maskKey(kr.AccessKeyID), "region", kr.Region)
+		return badRequest(CodeThrottling, "Rate exceeded")
+	}
+	if e.faults.Error > 0 && e.rng.Float64() < e.faults.Error {
+		e.stats.Errors++
+		e.log.Info("injected fault", "fault", "error", "accessKeyId", maskKey(kr.AccessKeyID), "region", kr.Region)
+		return &apiError{status: http.StatusInternalServerError, code: CodeInternalFailure, message: "The request processing has failed because of an unknown error, exception or failure."}
+	}
+	return nil
+}
+
+// parse validates a request as LookupEvents does.
+func (e *Emulator) parse(body []byte, region string) (query, *apiError) {
+	var req lookupRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			return query{}, badRequest(CodeSerialization, "cannot parse request: %v", err)
+		}
+	}
+	q := query{max: MaxResultsLimit, category: req.EventCategory, region: region}
+	if req.MaxResults != nil {
+		if *req.MaxResults < 1 || *req.MaxResults > MaxResultsLimit {
+			return query{}, badRequest(CodeInvalidMaxResults, "MaxResults must be between 1 and %d, got %d", MaxResultsLimit, *req.MaxResults)
+		}
+		q.max = *req.MaxResults
+	}
+	switch len(req.LookupAttributes) {
+	case 0:
+	case 1:
+		a := req.LookupAttributes[0]
+		if !slices.Contains(lookupAttributeKeys, a.AttributeKey) {
+			return query{}, badRequest(CodeInvalidLookupAttrs, "unknown lookup attribute key %q; valid keys are %s", a.AttributeKey, strings.Join(lookupAttributeKeys, ", "))
+		}
+		if a.AttributeValue == nil || *a.AttributeValue == "" || len(*a.AttributeValue) > 2000 {
+			return query{}, badRequest(CodeInvalidLookupAttrs, "lookup attribute %s needs a value of 1 to 2000 characters", a.AttributeKey)
+		}
+		q.attr = &core.LookupAttribute{Key: a.AttributeKey, Value: *a.AttributeValue}
+	default:
+		return query{}, badRequest(CodeInvalidLookupAttrs, "only one lookup attribute is allowed per call, got %d", len(req.LookupAttributes))
+	}
+	switch req.EventCategory {
+	case "", core.CategoryInsight:
+	default:
+		return query{}, badRequest(CodeInvalidEventCategory, "EventCategory must be %q, got %q", core.CategoryInsight, req.EventCategory)
+	}
+	toTime := func(name string, f *float64) (*time.Time, *apiError) {
+		if f == nil {
+			return nil, nil
+		}
+		if math.IsNaN(*f) || math.IsInf(*f, 0) || *f < 0 || *f > 253402300799 {
+			return nil, badRequest(CodeInvalidTimeRange, "%s is not a valid time: %v", name, *f)
+		}
+		t := time.UnixMilli(int64(math.Round(*f * 1000))).UTC()
+		return &t, nil
+	}
+	var aerr *apiError
+	if q.start, aerr = toTime("StartTime", req.StartTime); aerr != nil {
+		return query{}, aerr
+	}
+	if q.end, aerr = toTime("EndTime", req.EndTime); aerr != nil {
+		return query{}, aerr
+	}
+	if q.start != nil && q.end != nil && q.start.After(*q.end) {
+		return query{}, badRequest(CodeInvalidTimeRange, "StartTime %s is after EndTime %s", q.start.Format(time.RFC3339), q.end.Format(time.RFC3339))
+	}
+	if req.NextToken != nil && *req.NextToken != "" {
+		tok, err := e.openToken(*req.NextToken, q.fingerprint())
+		if err != nil {
+			return query{}, badRequest(CodeInvalidNextToken, "%v", err)
+		}
+		q.token = &tok
+	}
+	return q, nil
+}
+
+// fingerprint identifies the query a NextToken belongs to: everything but the page size and the
+// token itself.
+func (q query) fingerprint() string {
+	var b strings.Builder
+	ts := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return strconv.FormatInt(t.UnixMilli(), 10)
+	}
+	fmt.Fprintf(&b, "%s|%s|%s|%s", ts(q.start), ts(q.end), q.category, q.region)
+	if q.attr != nil {
+		fmt.Fprintf(&b, "|%s=%s", q.attr.Key, q.attr.Value)
+	}
+	return b.String()
+}
+
+// matches applies the query's filters other than time.
+func (e *Emulator) matches(q query, en *entry) bool {
+	if (q.category == core.CategoryInsight) != (en.category == core.CategoryInsight) {
+		return false
+	}
+	if e.regionFilter && en.region != q.region {
+		return false
+	}
+	if q.attr == nil {
+		return true
+	}
+	v := q.attr.Value
+	switch q.attr.Key {
+	case core.AttrEventID:
+		return en.env.EventID == v
+	case core.AttrEventName:
+		return en.env.EventName == v
+	case core.AttrEventSource:
+		return en.env.EventSource == v
+	case core.AttrUsername:
+		return en.env.Username == v
+	case core.AttrAccessKeyID:
+		return en.env.AccessKeyID == v
+	case core.AttrReadOnly:
+		return strings.EqualFold(en.env.ReadOnly, v)
+	case core.AttrResourceType:
+		return slices.ContainsFunc(en.env.Resources, func(r corpus.Resource) bool { return r.ResourceType == v })
+	case core.AttrResourceName:
+		return slices.ContainsFunc(en.env.Resources, func(r corpus.Resource) bool { return r.ResourceName == v })
+	}
+	return false
+}
+
+// lookup reads one page: visible records (eventTime + delay <= now) in [start, end], newest
+// first, after the token's position.
+func (e *Emulator) lookup(q query, now time.Time) (lookupResponse, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	upper := now.Add(-e.delay)
+	if q.end != nil && q.end.Before(upper) {
+		upper = *q.end
+	}
+	// First entry at or before upper.
+	i, _ := slices.BinarySearchFunc(e.entries, upper, func(en entry, t time.Time) int { return t.Compare(en.at) })
+	resp := lookupResponse{Events: []wireEvent{}}
+	var dup *entry
+	if q.token != nil {
+		pos := entry{at: q.token.At, id: q.token.ID}
+		j, found := slices.BinarySearchFunc(e.entries, pos, compareEntries)
+		if found {
+			if e.faults.Dup > 0 && q.max > 1 && e.rng.Float64() < e.faults.Dup {
+				dup = &e.entries[j]
+			}
+			j++
+		}
+		i = max(i, j)
+	}
+	if dup != nil {
+		e.stats.Duplicates++
+		e.log.Info("injected fault", "fault", "dup", "eventId", dup.id)
+		resp.Events = append(resp.Events, toWire(dup))
+	}
+	var last *entry
+	for ; i < len(e.entries); i++ {
+		en := &e.entries[i]
+		if q.start != nil && en.at.Before(*q.start) {
+			break
+		}
+		if !e.matches(q, en) {
+			continue
+		}
+		if len(resp.Events) == q.max {
+			// Another event follows: hand out a token for the page after last.
+			resp.NextToken = e.sealToken(pageToken{Query: q.fingerprint(), At: last.at, ID: last.id})
+			break
+		}
+		resp.Events = append(resp.Events, toWire(en))
+		last = en
+	}
+	return resp, nil
+}
+
+func toWire(en *entry) wireEvent {
+	res := en.env.Resources
+	if res == nil {
+		res = []corpus.Resource{}
+	}
+	return wireEvent{
+		EventID:         en.id,
+		EventName:       en.env.EventName,
+		ReadOnly:        en.env.ReadOnly,
+		AccessKeyID:     en.env.AccessKeyID,
+		EventTime:       json.Number(strconv.FormatFloat(float64(en.at.UnixMilli())/1000, 'f', -1, 64)),
+		EventSource:     en.env.EventSource,
+		Username:        en.env.Username,
+		Resources:       res,
+		CloudTrailEvent: en.record,
+	}
+}
+
+// writeError answers in JSON 1.1's error shape: the code in x-amzn-ErrorType and __type.
+func (e *Emulator) writeError(w http.ResponseWriter, r *http.Request, aerr *apiError, accessKeyID string) {
+	body, _ := json.Marshal(map[string]string{"__type": aerr.code, "message": aerr.message})
+	w.Header().Set("Content-Type", contentTypeJSON11)
+	w.Header().Set("x-amzn-ErrorType", aerr.code)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(aerr.status)
+	_, _ = w.Write(body)
+	e.log.Debug("lookupEvents refused", "accessKeyId", maskKey(accessKeyID), "status", aerr.status,
+		"errorType", aerr.code, "message", aerr.message, "requestId", w.Header().Get("x-amzn-RequestId"))
+	_ = r
+}
