@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -248,7 +249,7 @@ func (f *Factory) build(ctx context.Context, in *core.Integration) (*Source, err
 		}
 	}
 	cfg.Region = in.AWSRegion
-	cfg.HTTPClient = httpClient
+	cfg.HTTPClient = plainBodyClient{httpClient}
 	// Retries happen in Source.call, on the run's clock and counted; the SDK must not add its own.
 	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
 	cfg.RetryMaxAttempts = 0
@@ -396,3 +397,20 @@ func userAgentFrom(ctx context.Context) string {
 	s, _ := ctx.Value(userAgentKey{}).(string)
 	return s
 }
+
+// plainBodyClient hides the io.WriterTo of the request body from net/http. smithy-go wraps the
+// body in a reader whose WriteTo returns io.EOF as an error once smithy has closed it, which it
+// does as soon as the response headers arrive; when a fast server (the emulator, a local test
+// server) answers before net/http's final probe of the body, that probe goes through WriteTo,
+// fails, and net/http closes the connection under the response still being read ("use of closed
+// network connection"), costing a retry. Through Read alone a closed body is a clean io.EOF.
+type plainBodyClient struct{ next aws.HTTPClient }
+
+func (c plainBodyClient) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		req.Body = readCloser{req.Body}
+	}
+	return c.next.Do(req)
+}
+
+type readCloser struct{ io.ReadCloser }

@@ -271,16 +271,17 @@ func (s *Source) convert(ev types.Event, region, category string) core.RawEvent 
 			}
 		}
 	}
+	// EventId and EventTime fall back on the record's, so that envelope paths always resolve.
 	env := envelope{
-		EventID:     aws.ToString(ev.EventId),
+		EventID:     raw.EventID,
 		EventName:   aws.ToString(ev.EventName),
 		EventSource: aws.ToString(ev.EventSource),
 		Username:    aws.ToString(ev.Username),
 		AccessKeyID: aws.ToString(ev.AccessKeyId),
 		ReadOnly:    aws.ToString(ev.ReadOnly),
 	}
-	if ev.EventTime != nil {
-		env.EventTime = ev.EventTime.UTC().Format(time.RFC3339)
+	if !raw.EventTime.IsZero() {
+		env.EventTime = raw.EventTime.Format(time.RFC3339)
 	}
 	for _, r := range ev.Resources {
 		env.Resources = append(env.Resources, envelopeResource{
