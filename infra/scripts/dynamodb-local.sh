@@ -36,7 +36,6 @@ running_pid() {
 install() {
 	[[ -f "$EMU/DynamoDBLocal.jar" ]] && return 0
 	command -v npm >/dev/null || { log "npm is required to fetch amplify-dynamodb-simulator"; exit 1; }
-	command -v java >/dev/null || { log "java (17+) is required to run DynamoDB Local"; exit 1; }
 	log "installing amplify-dynamodb-simulator@$VERSION into $HOME_DIR"
 	mkdir -p "$HOME_DIR"
 	local tgz
@@ -55,6 +54,7 @@ start() {
 		log "port $PORT is already in use by another process; set DYNAMODB_PORT"
 		exit 1
 	fi
+	command -v java >/dev/null || { log "java (17+) is required to run DynamoDB Local"; exit 1; }
 	install
 	mkdir -p "$STACK"
 	(cd "$EMU" && exec nohup java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \

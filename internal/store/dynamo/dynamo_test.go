@@ -52,6 +52,7 @@ func newTestStore(t *testing.T, opts ...Option) (*Store, *dynamodb.Client) {
 }
 
 func TestConformance(t *testing.T) {
+	storetest.DynamoEndpoint(t) // skip once, not in every subtest
 	storetest.Run(t, func(t *testing.T) core.Store {
 		s, _ := newTestStore(t)
 		return s

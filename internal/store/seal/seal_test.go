@@ -1,0 +1,117 @@
+package seal
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/trailproof/trailproof/internal/core"
+)
+
+func sealer(t *testing.T, b byte) *AESGCM {
+	t.Helper()
+	s, err := NewAESGCM(bytes.Repeat([]byte{b}, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestAESGCM(t *testing.T) {
+	ctx := context.Background()
+	s := sealer(t, 1)
+	plain := []byte("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+	c1, err := s.Seal(ctx, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := s.Seal(ctx, plain)
+	if bytes.Equal(c1, c2) {
+		t.Errorf("two seals of one secret are equal: the nonce is not fresh")
+	}
+	if bytes.Contains(c1, plain) {
+		t.Errorf("the ciphertext holds the plaintext")
+	}
+	got, err := s.Open(ctx, c1)
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+
+	tampered := bytes.Clone(c1)
+	tampered[len(tampered)-1] ^= 1
+	for name, c := range map[string][]byte{
+		"tampered": tampered, "truncated": c1[:10], "empty": nil, "unknown format": append([]byte{9}, c1[1:]...),
+	} {
+		if _, err := s.Open(ctx, c); err == nil {
+			t.Errorf("Open of a %s ciphertext succeeded", name)
+		}
+	}
+	if _, err := sealer(t, 2).Open(ctx, c1); err == nil || !strings.Contains(err.Error(), "wrong key") {
+		t.Errorf("Open under another key: %v, want a wrong-key error", err)
+	}
+	if _, err := NewAESGCM(make([]byte, 16)); err == nil {
+		t.Errorf("NewAESGCM accepted a 16-byte key")
+	}
+}
+
+func TestSealIntegration(t *testing.T) {
+	ctx := context.Background()
+	s := sealer(t, 3)
+	in := &core.Integration{ID: "i1", Type: core.TypeMSI, Name: "prod", AWSRegion: "eu-west-1",
+		AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "secret-key-value", ExternalID: "external-value"}
+	sealed, err := SealIntegration(ctx, s, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"secret-key-value", "external-value"} {
+		if bytes.Contains(sealed.Settings, []byte(v)) || bytes.Contains(sealed.Secrets, []byte(v)) {
+			t.Errorf("sealed integration holds %q in plain text", v)
+		}
+	}
+	revealed, err := sealed.Integration(ctx, s, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(in, revealed); diff != "" {
+		t.Errorf("revealed integration (-want +got):\n%s", diff)
+	}
+	redacted, err := sealed.Integration(ctx, s, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(in.Redact(), redacted); diff != "" {
+		t.Errorf("redacted integration (-want +got):\n%s", diff)
+	}
+
+	none, err := SealIntegration(ctx, s, &core.Integration{ID: "i2", RoleARN: "arn:aws:iam::1:role/r"})
+	if err != nil || none.Secrets != nil {
+		t.Errorf("an integration without secrets sealed %d bytes (%v)", len(none.Secrets), err)
+	}
+}
+
+func TestLoadOrCreateKey(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k")
+	k1, err := LoadOrCreateKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := LoadOrCreateKey(path)
+	if err != nil || !bytes.Equal(k1, k2) {
+		t.Fatalf("second load gave another key (%v)", err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateKey(path); core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "0644") {
+		t.Errorf("world-readable key file: %v, want EINVALID naming the mode", err)
+	}
+	if _, err := LoadKey(filepath.Join(dir, "missing")); err == nil {
+		t.Errorf("LoadKey of a missing file succeeded")
+	}
+}
