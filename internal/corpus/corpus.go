@@ -58,7 +58,8 @@ type Report struct {
 // of Extensions). A file may hold a JSON array of records, {"Records": [...]}, a LookupEvents
 // response {"Events": [...]}, a single record, or JSON lines; records may be plain CloudTrail
 // records, LookupEvents events (CloudTrailEvent as a JSON string) or wrapped under "log"; any file
-// may be gzip-compressed. Records are returned in the order read, one per EventID.
+// may be gzip-compressed. Records are returned in the order read, one per EventID. RawEvent.Region
+// is the record's awsRegion, the region a trail would have read it from.
 //
 // Bad input gives a *core.Error (core.EINVALID) whose File is the file and whose message gives the
 // line (and column and byte offset in a JSON document) and the field.

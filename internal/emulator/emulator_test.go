@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -208,6 +210,40 @@ func TestEventWireShape(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("event as the SDK reads it (-want +got):\n%s", diff)
+	}
+}
+
+// Clients paging at the same time each get every event once: pages of one query do not
+// interfere with another's.
+func TestConcurrentClients(t *testing.T) {
+	evs := load(t, sharedData(t, "stratus-red-team/docs/detonation-logs"))
+	em, url := start(t, evs, WithRate(0))
+	var wg sync.WaitGroup
+	counts := make([]int, 4)
+	for i := range counts {
+		wg.Go(func() {
+			c := client(url, fmt.Sprintf("AKIA%d", i), "us-east-1")
+			p := cloudtrail.NewLookupEventsPaginator(c, &cloudtrail.LookupEventsInput{MaxResults: aws.Int32(int32(10 + i))})
+			seen := map[string]bool{}
+			for p.HasMorePages() {
+				page, err := p.NextPage(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, ev := range page.Events {
+					seen[aws.ToString(ev.EventId)] = true
+				}
+			}
+			counts[i] = len(seen)
+		})
+	}
+	wg.Wait()
+	if diff := cmp.Diff([]int{310, 310, 310, 310}, counts); diff != "" {
+		t.Errorf("distinct events per client (-want +got):\n%s", diff)
+	}
+	if s := em.Stats(); len(s.PerKey) != 4 || s.Served != s.Calls {
+		t.Errorf("stats %+v: want 4 keys, every call served", s)
 	}
 }
 
