@@ -375,7 +375,7 @@ func TestRetries(t *testing.T) {
 		{name: "503 ServiceUnavailable then success", replies: []reply{awsErr(503, "ServiceUnavailable", "busy")}, wantCalls: 2},
 		{name: "502 without an AWS body then success", replies: []reply{{status: 502, body: "<html>bad gateway</html>"}}, wantCalls: 2},
 		{name: "unrecognized client is an auth error, not retried",
-			replies: []reply{awsErr(400, "UnrecognizedClientException", "The security token included in the request is invalid.")},
+			replies:   []reply{awsErr(400, "UnrecognizedClientException", "The security token included in the request is invalid.")},
 			wantCalls: 1, wantErr: new(*AuthError), wantCode: "UnrecognizedClientException"},
 		{name: "access denied is an auth error",
 			replies:   []reply{awsErr(400, "AccessDeniedException", "not authorized to perform: cloudtrail:LookupEvents")},

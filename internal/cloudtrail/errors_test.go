@@ -1,0 +1,94 @@
+package cloudtrail
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"reflect"
+	"testing"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// responseErr wraps err the way the SDK reports an HTTP answer with the given status.
+func responseErr(status int, err error) error {
+	return &smithy.OperationError{ServiceID: "CloudTrail", OperationName: "LookupEvents",
+		Err: &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: err}}}
+}
+
+func apiErr(status int, code string) error {
+	return responseErr(status, &smithy.GenericAPIError{Code: code, Message: "m"})
+}
+
+func sendErr(err error) error {
+	return &smithy.OperationError{ServiceID: "CloudTrail", OperationName: "LookupEvents",
+		Err: &smithyhttp.RequestSendError{Err: &url.Error{Op: "Post", URL: "https://cloudtrail", Err: err}}}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		wantKind kind
+		wantCode string
+	}{
+		{"throttling", apiErr(400, "ThrottlingException"), kindThrottled, "ThrottlingException"},
+		{"429 with a code", apiErr(429, "SomethingNew"), kindThrottled, "SomethingNew"},
+		{"429 without a body", responseErr(429, errors.New("no body")), kindThrottled, "TooManyRequests"},
+		{"internal failure", apiErr(500, "InternalFailure"), kindTransient, "InternalFailure"},
+		{"service unavailable", apiErr(503, "ServiceUnavailable"), kindTransient, "ServiceUnavailable"},
+		{"any 5xx code", apiErr(502, "Whatever"), kindTransient, "Whatever"},
+		{"5xx without a body", responseErr(504, errors.New("html")), kindTransient, "HTTP504"},
+		{"unrecognized client", apiErr(400, "UnrecognizedClientException"), kindAuth, "UnrecognizedClientException"},
+		{"invalid client token", apiErr(403, "InvalidClientTokenId"), kindAuth, "InvalidClientTokenId"},
+		{"expired token", apiErr(400, "ExpiredToken"), kindAuth, "ExpiredToken"},
+		{"signature", apiErr(403, "SignatureDoesNotMatch"), kindAuth, "SignatureDoesNotMatch"},
+		{"access denied", apiErr(400, "AccessDeniedException"), kindAuth, "AccessDeniedException"},
+		{"403 with another code", apiErr(403, "Forbidden"), kindAuth, "Forbidden"},
+		{"invalid next token", apiErr(400, "InvalidNextToken"), kindRequest, "InvalidNextToken"},
+		{"invalid time range", apiErr(400, "InvalidTimeRangeException"), kindRequest, "InvalidTimeRangeException"},
+		{"404 without a body", responseErr(404, errors.New("nope")), kindRequest, "HTTP404"},
+		{"timeout", sendErr(context.DeadlineExceeded), kindTransient, "Timeout"},
+		{"connection refused", sendErr(&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}), kindTransient, "ConnectionError"},
+		{"connection reset", sendErr(errors.New("read: connection reset by peer")), kindTransient, "ConnectionError"},
+		{"unknown certificate authority", sendErr(x509.UnknownAuthorityError{}), kindRequest, "TLSVerificationFailed"},
+		{"no credentials", &smithy.OperationError{Err: &v4.SigningError{Err: errors.New("failed to retrieve credentials")}}, kindAuth, "CredentialsUnavailable"},
+		{"credentials refused by STS", &smithy.OperationError{Err: &v4.SigningError{Err: fmt.Errorf("assume role: %w", apiErr(403, "AccessDenied"))}}, kindAuth, "AccessDenied"},
+		{"STS down", &smithy.OperationError{Err: &v4.SigningError{Err: fmt.Errorf("assume role: %w", apiErr(503, "ServiceUnavailable"))}}, kindTransient, "ServiceUnavailable"},
+		{"undecodable answer", errors.New("failed to decode response body"), kindTransient, "UnexpectedResponse"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k, code, _ := classify(tc.err)
+			if k != tc.wantKind || code != tc.wantCode {
+				t.Errorf("classify = %v %q, want %v %q", k, code, tc.wantKind, tc.wantCode)
+			}
+		})
+	}
+}
+
+// TestErrorTypeNames pins the names Step Functions matches in Retry and Catch rules: the Lambda
+// runtime reports an error by its type name.
+func TestErrorTypeNames(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&ThrottledError{}, "ThrottledError"},
+		{&TransientError{}, "TransientError"},
+		{&AuthError{}, "AuthError"},
+		{&RequestError{}, "RequestError"},
+	} {
+		if got := reflect.TypeOf(tc.err).Elem().Name(); got != tc.want {
+			t.Errorf("type name %q, want %q", got, tc.want)
+		}
+	}
+}
