@@ -31,6 +31,7 @@ type ThrottledError struct {
 	Err      error  // the last SDK error
 }
 
+// Error names the region and the AWS error code, and says what to do.
 func (e *ThrottledError) Error() string { return formatError(e.Region, e.Code, e.Message) }
 
 // Unwrap returns the last SDK error, so errors.As finds smithy.APIError.
@@ -46,6 +47,7 @@ type TransientError struct {
 	Err      error
 }
 
+// Error names the region and the AWS error code, and says what to do.
 func (e *TransientError) Error() string { return formatError(e.Region, e.Code, e.Message) }
 
 // Unwrap returns the last SDK error.
@@ -60,6 +62,7 @@ type AuthError struct {
 	Err     error
 }
 
+// Error names the region and the AWS error code, and says what to do.
 func (e *AuthError) Error() string { return formatError(e.Region, e.Code, e.Message) }
 
 // Unwrap returns the SDK error.
@@ -75,6 +78,7 @@ type RequestError struct {
 	Err     error
 }
 
+// Error names the region and the AWS error code, and says what to do.
 func (e *RequestError) Error() string { return formatError(e.Region, e.Code, e.Message) }
 
 // Unwrap returns the SDK error.
