@@ -467,7 +467,6 @@ func TestRetryTimeoutAndConnectionErrors(t *testing.T) {
 	t.Run("a call that outlives the timeout is retried", func(t *testing.T) {
 		clk := clock.NewVirtual(t0)
 		block := make(chan struct{})
-		defer close(block)
 		fake := &fakeCloudTrail{t: t, clk: clk, answer: func(n int, req lookupRequest) reply {
 			if n == 0 {
 				select {
@@ -479,6 +478,7 @@ func TestRetryTimeoutAndConnectionErrors(t *testing.T) {
 		}}
 		srv := httptest.NewServer(fake)
 		defer srv.Close()
+		defer close(block) // before srv.Close, which waits for the blocked handler
 		in := integration(srv.URL)
 		in.Timeout = 1
 		src := mustSource(t, testFactory(clk), in)
