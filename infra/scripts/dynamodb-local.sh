@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dynamodb-local.sh start|stop|status — AWS's DynamoDB Local for the store's tests.
+# dynamodb-local.sh install|start|stop|status — AWS's DynamoDB Local for the store's tests.
 #
 # DynamoDB Local ships inside the npm package amplify-dynamodb-simulator; on a fresh machine this
 # script fetches that package with `npm pack` into .stack/ (gitignored) at the repository root and
@@ -99,11 +99,12 @@ status() {
 }
 
 case "${1:-}" in
+install) install ;;
 start) start ;;
 stop) stop ;;
 status) status ;;
 *)
-	echo "usage: $0 start|stop|status" >&2
+	echo "usage: $0 install|start|stop|status" >&2
 	exit 2
 	;;
 esac
