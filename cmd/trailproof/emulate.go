@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/trailproof/trailproof/internal/clock"
@@ -68,9 +67,6 @@ func startEmulator(_ context.Context, c emulatorConfig) (*runningEmulator, error
 	}
 	return &runningEmulator{Emulator: em, URL: srv.URL(), srv: srv}, nil
 }
-
-// emulatorHTTPClient is the HTTP client for the SDK against the emulator (see emulator.Transport).
-func emulatorHTTPClient() *http.Client { return &http.Client{Transport: emulator.Transport(nil)} }
 
 func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c emulatorConfig

@@ -142,9 +142,6 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 	}
 	srcOpts := []cloudtrail.Option{cloudtrail.WithClock(clk), cloudtrail.WithLogger(logger),
 		cloudtrail.WithUserAgent("trailproof/" + version + " run/" + action.ActionID)}
-	if len(f.corpus) > 0 {
-		srcOpts = append(srcOpts, cloudtrail.WithHTTPClient(emulatorHTTPClient()))
-	}
 	sources := cloudtrail.NewFactory(ctx, srcOpts...)
 	eng := workflow.New(st, sources, workflow.WithClock(clk), workflow.WithLogger(logger))
 	r, err := eng.CreateRun(ctx, integ.ID, action, "")
