@@ -80,6 +80,10 @@ type Progress struct {
 	// FetchWarnings are the fetch steps' warnings (truncated reads), kept apart so each
 	// correlate step can rebuild Warnings from them and its own.
 	FetchWarnings []string `json:"fetchWarnings,omitempty"`
+	// AllExpectedMatched is whether the last correlation had matched every expected event: the
+	// run completes early once that holds twice in a row with no new matched event in between,
+	// so the rest of an action's burst of calls, delivered seconds later, is not cut off.
+	AllExpectedMatched bool `json:"allExpectedMatched,omitempty"`
 }
 
 // Cursor is the read state of one region (and category) of a run.

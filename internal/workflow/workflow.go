@@ -302,8 +302,10 @@ func Deadline(integ *core.Integration, r *core.Run) time.Time {
 }
 
 // Correlate computes the verdict over everything read so far and decides whether the run goes on:
-// it completes as soon as every expected event has matched, else once a query has run at or after
-// the deadline; otherwise it says to wait one query interval (or less, to land on the deadline).
+// it completes once every expected event has matched and one more query found nothing new (an
+// action's calls reach CloudTrail seconds apart: stopping at the first match would cut off the
+// rest), else once a query has run at or after the deadline; otherwise it says to wait one query
+// interval (or less, to land on the deadline).
 func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error) {
 	defer func() { e.observe(StepCorrelate, in, out, err) }()
 	r, integ, err := e.load(ctx, in.RunID)
@@ -320,6 +322,8 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		return in, classify(fmt.Errorf("correlate run %s: %w", r.RunID, err))
 	}
 	res := cor.Correlate(raws)
+	quiet := r.Progress.AllExpectedMatched && len(res.Events) == len(r.Events)
+	r.Progress.AllExpectedMatched = res.AllExpectedMatched()
 	r.Events, r.Logged, r.Truncated, r.WeakMatch = res.Events, res.Logged, res.Truncated, res.WeakMatch
 	r.Expected = res.Expected
 	if integ.SaveSuspiciousEvents {
@@ -342,7 +346,7 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		gaps = gaps || !c.GapTo.IsZero()
 	}
 	switch {
-	case res.AllExpectedMatched():
+	case res.AllExpectedMatched() && quiet:
 		r.Status = core.StatusCompleted
 	case !r.Progress.LastQueryAt.Before(deadline) && !gaps:
 		r.Status = core.StatusCompleted

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -561,7 +562,7 @@ func DynamoEndpoint(t testing.TB) string {
 	}
 	c, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
 	if err != nil {
-		t.Skipf("DynamoDB Local is not answering at %s (%v): start it with infra/scripts/dynamodb-local.sh start, or set DYNAMODB_ENDPOINT", ep, err)
+		testenv.Skip(t, "DynamoDB Local is not answering at %s (%v): start it with infra/scripts/dynamodb-local.sh start, or set DYNAMODB_ENDPOINT", ep, err)
 	}
 	c.Close()
 	return ep
