@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trailproof/trailproof/internal/testenv"
+)
+
+func demo(name string) string { return filepath.Join(testenv.RepoRoot(), "examples", "demo", name) }
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := dispatch(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestRunDemo is `make run`: the demo corpus gives a logged verdict with the matched events.
+func TestRunDemo(t *testing.T) {
+	code, out, stderr := runCLI("run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"))
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr: %s", code, stderr)
+	}
+	for _, want := range []string{"LOGGED", "ec2:GetPasswordData", "sts:GetCallerIdentity", "Matched events: 8", "Suspicious events: 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+stderr, "demo-secret-not-a-real-key") {
+		t.Error("the secret access key was printed")
+	}
+}
+
+// TestRunJSONUnderFaults: the JSON result has the contract's fields, and faults do not change
+// the matched events.
+func TestRunJSONUnderFaults(t *testing.T) {
+	var ids [][]string
+	for _, faults := range []string{"", "throttle=0.3,error=0.1,dup=0.1"} {
+		args := []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"), "--format", "json"}
+		if faults != "" {
+			args = append(args, "--faults", faults)
+		}
+		code, out, stderr := runCLI(args...)
+		if code != exitOK {
+			t.Fatalf("faults %q: exit %d, stderr: %s", faults, code, stderr)
+		}
+		var r map[string]any
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"runId", "jobId", "actionId", "integration", "startedAt", "completedAt", "status", "logged", "alerted",
+			"window", "queries", "apiCalls", "throttled", "truncated", "events", "alerts", "suspicious", "expected", "warnings"} {
+			if _, ok := r[k]; !ok {
+				t.Errorf("result lacks %q", k)
+			}
+		}
+		var got []string
+		for _, e := range r["events"].([]any) {
+			ev := e.(map[string]any)
+			got = append(got, ev["event_id"].(string))
+			if ev["raw"] == nil || ev["matched_on"] == nil || ev["sensor_uuid"] == nil {
+				t.Errorf("event lacks raw, matched_on or sensor_uuid: %v", ev)
+			}
+		}
+		ids = append(ids, got)
+	}
+	if strings.Join(ids[0], ",") != strings.Join(ids[1], ",") || len(ids[0]) != 8 {
+		t.Errorf("matched events differ under faults:\n%v\n%v", ids[0], ids[1])
+	}
+}
+
+// TestBadInput: every bad setting, action or corpus file exits 2 with a message naming the file
+// and the field.
+func TestBadInput(t *testing.T) {
+	coreData := filepath.Join(testenv.RepoRoot(), "internal", "core", "testdata")
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no integration", []string{"run", "--action", demo("action.json")}, []string{"--integration"}},
+		{"region", []string{"run", "--integration", filepath.Join(coreData, "bad-region.json"), "--action", demo("action.json")}, []string{"bad-region.json", "awsRegion", "us-east-1"}},
+		{"page size", []string{"run", "--integration", "testdata/bad-pagesize.json", "--action", demo("action.json")}, []string{"bad-pagesize.json", "pageSize"}},
+		{"syntax", []string{"run", "--integration", filepath.Join(coreData, "bad-syntax.json"), "--action", demo("action.json")}, []string{"bad-syntax.json", "line"}},
+		{"action time", []string{"run", "--integration", demo("integration.json"), "--action", "testdata/bad-starttime.json"}, []string{"bad-starttime.json", "startTime"}},
+		{"missing file", []string{"run", "--integration", "testdata/nope.json", "--action", demo("action.json")}, []string{"nope.json"}},
+		{"corpus", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", "testdata/bad-corpus.json"}, []string{"bad-corpus.json", "eventTime", "line 2"}},
+		{"faults", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"), "--faults", "throttle=2"}, []string{"faults", "throttle"}},
+		{"format", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--format", "xml"}, []string{"--format"}},
+		{"unknown command", []string{"frobnicate"}, []string{"unknown command"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(tt.args...)
+			if code != exitBadInput {
+				t.Errorf("exit %d, want %d; stderr: %s", code, exitBadInput, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("message %q lacks %q", stderr, w)
+				}
+			}
+			if strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic") {
+				t.Errorf("stack trace in %q", stderr)
+			}
+		})
+	}
+}
+
+// TestFailedRunExitsOne: a run whose credentials CloudTrail refuses ends failed, exit 1, with
+// the reason, and without retrying what cannot pass.
+func TestFailedRunExitsOne(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("X-Amzn-ErrorType", "AccessDeniedException")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"__type":"AccessDeniedException","message":"User is not authorized to perform: cloudtrail:LookupEvents"}`)
+	}))
+	defer srv.Close()
+	settings := filepath.Join(t.TempDir(), "denied.json")
+	doc := `{"name":"denied","awsRegion":"us-west-2","accessKeyId":"AKIATESTTESTTEST0001","secretAccessKey":"x-secret-x","endpoint":"` + srv.URL + `"}`
+	if err := os.WriteFile(settings, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI("run", "--integration", settings, "--action", demo("action.json"))
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1; out %s stderr %s", code, out, stderr)
+	}
+	if !strings.Contains(out, "Status     failed: AuthError") || !strings.Contains(out, "AccessDenied") {
+		t.Errorf("output does not give the failure and its reason:\n%s", out)
+	}
+}
