@@ -37,7 +37,7 @@ type stack struct {
 	steps []string
 }
 
-func newStack(t *testing.T, events []core.RawEvent, start time.Time, emuOpts ...emulator.Option) *stack {
+func newStack(t testing.TB, events []core.RawEvent, start time.Time, emuOpts ...emulator.Option) *stack {
 	t.Helper()
 	s := &stack{clock: clock.NewVirtual(start)}
 	var err error
@@ -64,7 +64,7 @@ func newStack(t *testing.T, events []core.RawEvent, start time.Time, emuOpts ...
 }
 
 // integration stores an integration pointed at the stack's emulator.
-func (s *stack) integration(t *testing.T, settings string) *core.Integration {
+func (s *stack) integration(t testing.TB, settings string) *core.Integration {
 	t.Helper()
 	in, err := core.ParseIntegration([]byte(settings))
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *stack) integration(t *testing.T, settings string) *core.Integration {
 	return in
 }
 
-func (s *stack) run(t *testing.T, a *core.Action) *core.Run {
+func (s *stack) run(t testing.TB, a *core.Action) *core.Run {
 	t.Helper()
 	ctx := context.Background()
 	r, err := s.eng.CreateRun(ctx, "it", a, "")
@@ -107,10 +107,11 @@ type detonation struct {
 	name  string
 	token string
 	ids   []string
+	names []string // eventSource:eventName of its events, distinct
 	first time.Time
 }
 
-func detonations(t *testing.T) []detonation {
+func detonations(t testing.TB) []detonation {
 	dir := testenv.SharedData(t, "stratus-red-team", "docs", "detonation-logs")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	var out []detonation
@@ -130,6 +131,10 @@ func detonations(t *testing.T) []detonation {
 				}
 			}
 			d.ids = append(d.ids, e.EventID)
+			name := gjson.GetBytes(e.Record, "eventSource").String() + ":" + gjson.GetBytes(e.Record, "eventName").String()
+			if !slices.Contains(d.names, name) {
+				d.names = append(d.names, name)
+			}
 			if e.EventTime.Before(d.first) {
 				d.first = e.EventTime
 			}
