@@ -84,6 +84,10 @@ type Progress struct {
 	// run completes early once that holds twice in a row with no new matched event in between,
 	// so the rest of an action's burst of calls, delivered seconds later, is not cut off.
 	AllExpectedMatched bool `json:"allExpectedMatched,omitempty"`
+	// AlertWarnings are the alerts step's warnings, kept apart like FetchWarnings.
+	AlertWarnings []string `json:"alertWarnings,omitempty"`
+	// NextAlertsAt is when the alerts step (Correlation Query and Insights) is due next.
+	NextAlertsAt time.Time `json:"nextAlertsAt,omitzero"`
 }
 
 // Cursor is the read state of one region (and category) of a run.
@@ -121,7 +125,8 @@ type Event struct {
 	Vendor      string          `json:"vendor,omitempty"`
 	Product     string          `json:"product,omitempty"`
 	MatchedOn   []string        `json:"matched_on,omitempty"`
-	Reason      string          `json:"reason,omitempty"` // for suspicious events and alerts: why
+	Reason      string          `json:"reason,omitempty"`    // for suspicious events and alerts: why
+	RaisedBy    string          `json:"raised_by,omitempty"` // for alerts: "correlationQuery" or "insight:<type>"
 	Raw         json.RawMessage `json:"raw,omitempty"`
 }
 

@@ -32,7 +32,12 @@ func (e *Engine) Execute(ctx context.Context, runID string, progress Progress) (
 		if s.Done {
 			break
 		}
-		s, err = e.retry(ctx, func() (State, error) { return e.Correlate(ctx, s) })
+		if s, err = e.retry(ctx, func() (State, error) { return e.Correlate(ctx, s) }); err != nil || s.Done {
+			break
+		}
+		if s.AlertsDue {
+			s, err = e.retry(ctx, func() (State, error) { return e.Alerts(ctx, s) })
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {

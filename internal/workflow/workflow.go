@@ -26,6 +26,7 @@ type State struct {
 	Status      string `json:"status"`
 	Done        bool   `json:"done"`
 	WaitSeconds int    `json:"waitSeconds"` // how long to wait before the next step
+	AlertsDue   bool   `json:"alertsDue"`   // the alerts step is due before the wait
 	Events      int    `json:"events"`      // matched events so far
 	RawEvents   int    `json:"rawEvents"`
 	APICalls    int    `json:"apiCalls"`
@@ -48,6 +49,7 @@ const (
 	StepBegin     = "begin"
 	StepFetch     = "fetch"
 	StepCorrelate = "correlate"
+	StepAlerts    = "alerts"
 	StepFail      = "fail"
 )
 
@@ -62,6 +64,7 @@ type Engine struct {
 	log      *slog.Logger
 	observer Observer
 	retries  int
+	compile  core.AlertCompiler
 }
 
 // Option configures an Engine.
@@ -79,6 +82,10 @@ func WithObserver(o Observer) Option { return func(e *Engine) { e.observer = o }
 // WithStepRetries sets how often Execute retries a step that failed with a retryable error, as
 // the state machine's Retry does (default 6).
 func WithStepRetries(n int) Option { return func(e *Engine) { e.retries = n } }
+
+// WithAlertCompiler sets how Correlation Queries are compiled (internal/alerts.Compiler()). Without
+// it, an integration with the Correlation Query enabled gets a warning instead of query alerts.
+func WithAlertCompiler(c core.AlertCompiler) Option { return func(e *Engine) { e.compile = c } }
 
 // New returns an engine.
 func New(store core.Store, sources core.SourceFactory, opts ...Option) *Engine {
@@ -230,51 +237,10 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	cor := core.NewCorrelator(integ, &r.Action)
 	read := cor.ReadRange()
 	now := e.clock.Now()
-	settle := integ.SettleTimeD()
 	var fetchErr error
 	for _, region := range integ.QueryRegions(&r.Action) {
-		cur := cursorFor(&r.Progress, region, core.CategoryManagement)
-		if cur.SettledUntil.IsZero() {
-			cur.SettledUntil = read.From
-		}
-		from, to := maxTime(cur.SettledUntil, read.From), minTime(read.To, now)
-		resuming := !cur.GapTo.IsZero()
-		if resuming {
-			to = minTime(cur.GapTo, to)
-		} else {
-			cur.PassStart = now
-		}
-		if from.After(to) {
-			continue
-		}
-		q := core.Query{Region: region, Category: core.CategoryManagement, From: from, To: to,
-			Attribute: cor.LookupAttribute(), Budget: integ.QueryBudget()}
-		res, err := src.Lookup(ctx, q)
-		r.APICalls += res.Calls
-		r.Throttled += res.Throttled
-		if len(res.Events) > 0 {
-			added, aerr := e.store.AddRawEvents(ctx, Partition(r.RunID), res.Events)
-			if aerr != nil {
-				return in, fmt.Errorf("fetch run %s: store events: %w", r.RunID, aerr)
-			}
-			r.Progress.RawEvents += added
-		}
-		if err != nil {
-			fetchErr = err
+		if fetchErr = e.readCursor(ctx, src, r, integ, region, core.CategoryManagement, cor.LookupAttribute(), read, now); fetchErr != nil {
 			break
-		}
-		if res.Truncated {
-			cur.GapTo = res.OldestRead
-			w := fmt.Sprintf("region %s: the query budget (pageSize %d x maxPage %d = %d events) ran out before the start of %s..%s; the rest is read by the next queries",
-				region, integ.PageSize, integ.MaxPage, integ.QueryBudget(), from.Format(time.RFC3339), to.Format(time.RFC3339))
-			if !slices.Contains(r.Progress.FetchWarnings, w) {
-				r.Progress.FetchWarnings = append(r.Progress.FetchWarnings, w)
-			}
-			continue
-		}
-		cur.GapTo = time.Time{}
-		if s := minTime(to, cur.PassStart.Add(-settle)); s.After(cur.SettledUntil) {
-			cur.SettledUntil = s
 		}
 	}
 	if fetchErr != nil {
@@ -294,6 +260,55 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	out = stateOf(r)
 	e.log.InfoContext(ctx, "query done", "runId", r.RunID, "query", r.Queries, "apiCalls", r.APICalls, "rawEvents", r.Progress.RawEvents)
 	return out, nil
+}
+
+// readCursor reads, for one region and category, the span of event time that the run's earlier
+// queries have not settled, stores what it finds and moves the cursor. Events older than the
+// query's start minus settleTime had time to be delivered: the cursor settles up to there. A
+// query cut short by its pageSize x maxPage budget leaves a gap that the next query reads first.
+func (e *Engine) readCursor(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
+	region, category string, attr *core.LookupAttribute, read core.Window, now time.Time) error {
+	cur := cursorFor(&r.Progress, region, category)
+	if cur.SettledUntil.IsZero() {
+		cur.SettledUntil = read.From
+	}
+	from, to := maxTime(cur.SettledUntil, read.From), minTime(read.To, now)
+	if !cur.GapTo.IsZero() {
+		to = minTime(cur.GapTo, to)
+	} else {
+		cur.PassStart = now
+	}
+	if from.After(to) {
+		return nil
+	}
+	q := core.Query{Region: region, Category: category, From: from, To: to, Attribute: attr, Budget: integ.QueryBudget()}
+	res, err := src.Lookup(ctx, q)
+	r.APICalls += res.Calls
+	r.Throttled += res.Throttled
+	if len(res.Events) > 0 {
+		added, aerr := e.store.AddRawEvents(ctx, Partition(r.RunID), res.Events)
+		if aerr != nil {
+			return fmt.Errorf("run %s: store events: %w", r.RunID, aerr)
+		}
+		r.Progress.RawEvents += added
+	}
+	if err != nil {
+		return err
+	}
+	if res.Truncated {
+		cur.GapTo = res.OldestRead
+		w := fmt.Sprintf("region %s: the query budget (pageSize %d x maxPage %d = %d events) ran out before the start of %s..%s; the rest is read by the next queries",
+			region, integ.PageSize, integ.MaxPage, integ.QueryBudget(), from.Format(time.RFC3339), to.Format(time.RFC3339))
+		if !slices.Contains(r.Progress.FetchWarnings, w) {
+			r.Progress.FetchWarnings = append(r.Progress.FetchWarnings, w)
+		}
+		return nil
+	}
+	cur.GapTo = time.Time{}
+	if s := minTime(to, cur.PassStart.Add(-integ.SettleTimeD())); s.After(cur.SettledUntil) {
+		cur.SettledUntil = s
+	}
+	return nil
 }
 
 // Deadline is when a run's last query is due: the end of what it reads plus the settle time.
@@ -329,7 +344,7 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	if integ.SaveSuspiciousEvents {
 		r.Suspicious = res.Suspicious
 	}
-	r.Warnings = append(slices.Clone(r.Progress.FetchWarnings), res.Warnings...)
+	r.Warnings = composeWarnings(r, append([]string{}, res.Warnings...))
 	if r.Events == nil {
 		r.Events = []core.Event{}
 	}
@@ -351,11 +366,24 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	case !r.Progress.LastQueryAt.Before(deadline) && !gaps:
 		r.Status = core.StatusCompleted
 	}
+	if r.Status == core.StatusCompleted {
+		// The verdict is final: take the last alerts pass now, so "alerted" never changes after
+		// the run has completed.
+		if err := e.alertsPass(ctx, r, integ, cor, now); err != nil {
+			r.Status = core.StatusQuerying
+			if uerr := e.store.UpdateRun(ctx, r); uerr != nil {
+				e.log.WarnContext(ctx, "cannot record a failed alerts pass", "runId", r.RunID, "error", uerr.Error())
+			}
+			return in, classify(fmt.Errorf("correlate run %s: alerts: %w", r.RunID, err))
+		}
+		r.Warnings = composeWarnings(r, append([]string{}, res.Warnings...))
+	}
 	out = stateOf(r)
 	if r.Status == core.StatusCompleted {
 		r.CompletedAt = &now
 		out.Done = true
 	} else {
+		out.AlertsDue = r.Progress.NextAlertsAt.IsZero() || !now.Before(r.Progress.NextAlertsAt)
 		wait := integ.QueryIntervalD()
 		if gaps {
 			wait = 0 // an unread span is waiting: read it now
@@ -372,6 +400,101 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	}
 	out.Status, out.Events = r.Status, len(r.Events)
 	return out, nil
+}
+
+// Alerts is the alerts step, due every correlationQueryInterval: it reads the Insights events
+// over the window and evaluates the Correlation Query over the matched events; their hits that
+// concern the action are the run's alerts.
+func (e *Engine) Alerts(ctx context.Context, in State) (out State, err error) {
+	defer func() { e.observe(StepAlerts, in, out, err) }()
+	r, integ, err := e.load(ctx, in.RunID)
+	if err != nil {
+		return in, err
+	}
+	if core.Ended(r.Status) {
+		return stateOf(r), nil
+	}
+	key := fmt.Sprintf("%s#%d", StepAlerts, in.Iteration)
+	now := e.clock.Now()
+	if r.Progress.LastStepKey != key {
+		cor := core.NewCorrelator(integ, &r.Action)
+		if err := e.alertsPass(ctx, r, integ, cor, now); err != nil {
+			if uerr := e.store.UpdateRun(ctx, r); uerr != nil {
+				e.log.WarnContext(ctx, "cannot record a failed alerts pass", "runId", r.RunID, "error", uerr.Error())
+			}
+			return in, classify(fmt.Errorf("alerts run %s: %w", r.RunID, err))
+		}
+		r.Warnings = composeWarnings(r, nil)
+		r.Progress.LastStepKey = key
+		if err := e.store.UpdateRun(ctx, r); err != nil {
+			return in, classify(fmt.Errorf("alerts run %s: %w", r.RunID, err))
+		}
+	}
+	out = stateOf(r)
+	out.WaitSeconds = seconds(r.Progress.NextQueryAt.Sub(now))
+	return out, nil
+}
+
+// alertsPass reads the Insights events of the window and recomputes the alerts.
+func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integration, cor *core.Correlator, now time.Time) error {
+	src, err := e.sources.Source(ctx, integ)
+	if err != nil {
+		return err
+	}
+	read := cor.ReadRange()
+	if err := e.readCursor(ctx, src, r, integ, integ.AWSRegion, core.CategoryInsight, nil, read, now); err != nil {
+		return err
+	}
+	raws, err := e.store.RawEvents(ctx, Partition(r.RunID), read.From, read.To)
+	if err != nil {
+		return err
+	}
+	insights := raws[:0]
+	for _, ev := range raws {
+		if ev.Category == core.CategoryInsight {
+			insights = append(insights, ev)
+		}
+	}
+	var rule core.AlertRule
+	r.Progress.AlertWarnings = nil
+	if integ.CorrelationQueryEnabled {
+		if e.compile == nil {
+			r.Progress.AlertWarnings = append(r.Progress.AlertWarnings, "the Correlation Query is enabled but this binary cannot evaluate it")
+		} else if rule, err = e.compile(integ.CorrelationQuery); err != nil {
+			// Settings are validated when saved; this only happens to settings saved by an
+			// older version with a query it no longer accepts.
+			r.Progress.AlertWarnings = append(r.Progress.AlertWarnings, "the Correlation Query does not compile: "+core.ErrorMessage(err))
+			rule = nil
+		}
+	}
+	res := cor.Alerts(r.Events, insights, rule)
+	r.Alerts, r.Alerted = res.Alerts, res.Alerted
+	r.Truncated = r.Truncated || res.Truncated
+	r.Progress.AlertWarnings = append(r.Progress.AlertWarnings, res.Warnings...)
+	r.Progress.NextAlertsAt = now.Add(integ.CorrelationQueryIntervalD())
+	return nil
+}
+
+// composeWarnings rebuilds a run's warnings from what each kind of step found.
+func composeWarnings(r *core.Run, correlate []string) []string {
+	if correlate == nil {
+		// Keep the correlate step's own warnings: those not from fetch or alerts.
+		for _, w := range r.Warnings {
+			if !slices.Contains(r.Progress.FetchWarnings, w) && !slices.Contains(r.Progress.AlertWarnings, w) {
+				correlate = append(correlate, w)
+			}
+		}
+	}
+	out := append(slices.Clone(r.Progress.FetchWarnings), correlate...)
+	for _, w := range r.Progress.AlertWarnings {
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
 }
 
 // Fail records a run as failed with the reason Step Functions (or Execute) caught.
