@@ -96,6 +96,9 @@ func New(store core.Store, sources core.SourceFactory, opts ...Option) *Engine {
 	return e
 }
 
+// Sources returns the engine's CloudTrail sources.
+func (e *Engine) Sources() core.SourceFactory { return e.sources }
+
 // Clock returns the engine's clock.
 func (e *Engine) Clock() clock.Clock { return e.clock }
 

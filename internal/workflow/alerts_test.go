@@ -1,0 +1,124 @@
+package workflow_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/corpus"
+	"github.com/trailproof/trailproof/internal/testenv"
+	"github.com/trailproof/trailproof/internal/workflow"
+)
+
+// nameRule is a Correlation Query stand-in: it hits events with one event name.
+type nameRule string
+
+func (n nameRule) Name() string { return "name" }
+func (n nameRule) Match(_ json.RawMessage, ev *core.Event) (bool, error) {
+	return ev.EventName == string(n), nil
+}
+
+func demoCorpus(t *testing.T) []core.RawEvent {
+	t.Helper()
+	var all []core.RawEvent
+	for _, f := range []string{filepath.Join(testenv.RepoRoot(), "examples", "demo", "cloudtrail.json"), "testdata/insights.json"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := corpus.Parse(f, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, evs...)
+	}
+	return all
+}
+
+var demoStart = time.Date(2026, 3, 3, 14, 0, 0, 0, time.UTC)
+
+// TestAlerts: Insights events about the matched events and Correlation Query hits are the
+// alerts; alarmSensorUuids keeps or drops them; the limit applies to alerts on their own.
+func TestAlerts(t *testing.T) {
+	sensor := core.SensorUUID("210987654321", "us-west-2")
+	other := core.SensorUUID("999999999999", "us-west-2")
+	tests := []struct {
+		name     string
+		settings string
+		rule     core.AlertRule
+		want     []string // raised_by of each alert, in order
+		events   int
+	}{
+		{"insight only", `{}`, nil, []string{"insight:ApiErrorRateInsight", "insight:ApiErrorRateInsight"}, 8},
+		{"query and insight", `{"correlationQueryEnabled":true,"correlationQuery":"x"}`, nameRule("GetCallerIdentity"),
+			[]string{"correlationQuery", "insight:ApiErrorRateInsight", "insight:ApiErrorRateInsight"}, 8},
+		{"alarm sensor kept", `{"alarmSensorUuids":["` + sensor + `"]}`, nil, []string{"insight:ApiErrorRateInsight", "insight:ApiErrorRateInsight"}, 8},
+		{"alarm sensor dropped", `{"alarmSensorUuids":["` + other + `"]}`, nil, nil, 8},
+		{"event sensor dropped: nothing matched, nothing to alert on", `{"eventSensorUuids":["` + other + `"]}`, nil, nil, 0},
+		{"limit on alerts alone", `{"limit":1,"correlationQueryEnabled":true,"correlationQuery":"x"}`, nameRule("GetCallerIdentity"), []string{"correlationQuery"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, demoCorpus(t), demoStart)
+			var extra map[string]any
+			if err := json.Unmarshal([]byte(tt.settings), &extra); err != nil {
+				t.Fatal(err)
+			}
+			doc := map[string]any{"name": "t", "awsRegion": "us-west-2", "accessKeyId": "AKIATESTTESTTEST0001", "secretAccessKey": "s-secret"}
+			for k, v := range extra {
+				doc[k] = v
+			}
+			b, _ := json.Marshal(doc)
+			s.integration(t, string(b))
+			var steps []string
+			s.eng = workflow.New(s.store, s.eng.Sources(), workflow.WithClock(s.clock),
+				workflow.WithAlertCompiler(func(string) (core.AlertRule, error) { return tt.rule, nil }),
+				workflow.WithObserver(func(step string, in, out workflow.State) { steps = append(steps, step) }))
+			r := s.run(t, &core.Action{JobID: "j", ActionID: "a", StartTime: demoStart,
+				Actor: core.Actor{UserAgentToken: "stratus-red-team_3f2a9c1e"}})
+			var got []string
+			for _, a := range r.Alerts {
+				got = append(got, a.RaisedBy)
+				if a.Reason == "" || len(a.Raw) == 0 {
+					t.Errorf("alert without reason or record: %+v", a)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("alerts (-want +got):\n%s", diff)
+			}
+			if r.Alerted != (len(tt.want) > 0) || len(r.Events) != tt.events {
+				t.Errorf("alerted %v with %d events, want %v and %d", r.Alerted, len(r.Events), len(tt.want) > 0, tt.events)
+			}
+			if !strings.Contains(strings.Join(steps, ","), workflow.StepAlerts) {
+				t.Errorf("no alerts step ran: %v", steps)
+			}
+		})
+	}
+}
+
+// TestAlertsStepSchedule: the alerts step runs every correlationQueryInterval, not every query.
+func TestAlertsStepSchedule(t *testing.T) {
+	s := newStack(t, demoCorpus(t), demoStart)
+	s.integration(t, `{"name":"t","awsRegion":"us-west-2","accessKeyId":"AKIATESTTESTTEST0001","secretAccessKey":"s-secret","correlationQueryInterval":2}`)
+	var fetches, alerts int
+	s.eng = workflow.New(s.store, s.eng.Sources(), workflow.WithClock(s.clock),
+		workflow.WithObserver(func(step string, in, out workflow.State) {
+			switch step {
+			case workflow.StepFetch:
+				fetches++
+			case workflow.StepAlerts:
+				alerts++
+			}
+		}))
+	r := s.run(t, &core.Action{JobID: "j", ActionID: "a", StartTime: demoStart, Actor: core.Actor{UserAgentToken: "stratus-red-team_3f2a9c1e"}})
+	// 15 minutes of queries every 30 s; alerts every 2 minutes.
+	if r.Status != core.StatusCompleted || fetches < 25 || alerts < 6 || alerts > 9 {
+		t.Errorf("status %s, %d fetches and %d alerts steps", r.Status, fetches, alerts)
+	}
+}
