@@ -1,0 +1,244 @@
+package api
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/trailproof/trailproof/internal/core"
+)
+
+// IntegrationList is the answer of GET /v1/integrations.
+type IntegrationList struct {
+	Integrations []*core.Integration `json:"integrations"`
+}
+
+func (h *Handler) createIntegration(w http.ResponseWriter, r *http.Request) error {
+	body, err := h.readJSON(w, r, "the integration settings", false)
+	if err != nil {
+		return err
+	}
+	in, err := core.ParseIntegration(body)
+	if err != nil {
+		return err
+	}
+	for field, s := range secretFields(in) {
+		if s.Reveal() == core.Redacted {
+			return core.FieldError(field, "holds the redaction marker %s, not a secret: send the real value", core.Redacted)
+		}
+	}
+	if in.ID == "" {
+		in.ID = uuid.NewString()
+	}
+	now := h.cfg.Now().UTC()
+	in.CreatedAt, in.UpdatedAt = now, now
+	if err := h.cfg.Store.CreateIntegration(r.Context(), in); err != nil {
+		return err
+	}
+	h.log.InfoContext(r.Context(), "integration created", "integration", in.ID, "type", in.Type, "region", in.AWSRegion)
+	w.Header().Set("Location", "/v1/integrations/"+in.ID)
+	writeJSON(w, http.StatusCreated, in.Redact())
+	return nil
+}
+
+func (h *Handler) listIntegrations(w http.ResponseWriter, r *http.Request) error {
+	list, err := h.cfg.Store.ListIntegrations(r.Context())
+	if err != nil {
+		return err
+	}
+	out := IntegrationList{Integrations: make([]*core.Integration, 0, len(list))}
+	for _, in := range list {
+		out.Integrations = append(out.Integrations, in.Redact())
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) getIntegration(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "the integration")
+	if err != nil {
+		return err
+	}
+	in, err := h.cfg.Store.GetIntegration(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, in.Redact())
+	return nil
+}
+
+func (h *Handler) putIntegration(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "the integration")
+	if err != nil {
+		return err
+	}
+	body, err := h.readJSON(w, r, "the integration settings", false)
+	if err != nil {
+		return err
+	}
+	stored, err := h.cfg.Store.GetIntegration(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	in, err := parseKeepingSecrets(body, stored)
+	if err != nil {
+		return err
+	}
+	if in.ID != "" && in.ID != id {
+		return core.FieldError("id", "is %q but the URL names %q: leave id out or make them equal", truncate(in.ID, 128), id)
+	}
+	in.ID, in.CreatedAt, in.UpdatedAt = id, stored.CreatedAt, h.cfg.Now().UTC()
+	if err := h.cfg.Store.UpdateIntegration(r.Context(), in); err != nil {
+		return err
+	}
+	h.log.InfoContext(r.Context(), "integration updated", "integration", in.ID, "type", in.Type, "region", in.AWSRegion)
+	writeJSON(w, http.StatusOK, in.Redact())
+	return nil
+}
+
+func (h *Handler) deleteIntegration(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "the integration")
+	if err != nil {
+		return err
+	}
+	if _, err := h.cfg.Store.GetIntegration(r.Context(), id); err != nil {
+		return err
+	}
+	active, err := h.cfg.Store.ListRuns(r.Context(), core.StatusWaiting, core.StatusQuerying)
+	if err != nil {
+		return err
+	}
+	for _, run := range active {
+		if run.IntegrationID == id {
+			return core.Errorf(core.ECONFLICT, "integration %q has a run in progress (%s, %s): cancel it (DELETE /v1/runs/%s) or wait for it to end", id, run.RunID, run.Status, run.RunID)
+		}
+	}
+	if err := h.cfg.Store.DeleteIntegration(r.Context(), id); err != nil {
+		return err
+	}
+	h.log.InfoContext(r.Context(), "integration deleted", "integration", id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) testIntegration(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "the integration")
+	if err != nil {
+		return err
+	}
+	if _, err := h.readJSON(w, r, "nothing", true); err != nil {
+		return err
+	}
+	in, err := h.cfg.Store.GetIntegration(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	rep := h.cfg.Tester.Test(r.Context(), in)
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// secretFields names the secrets of in as the settings document does.
+func secretFields(in *core.Integration) map[string]core.Secret {
+	return map[string]core.Secret{
+		"secretAccessKey": in.SecretAccessKey, "sessionToken": in.SessionToken, "externalId": in.ExternalID,
+	}
+}
+
+// parseKeepingSecrets parses the settings of a PUT. A secret sent as the redaction marker, or
+// left out while the credential it belongs to is unchanged, keeps the stored value: the
+// document is parsed with a one-time placeholder in its place (so that every check of
+// ParseIntegration runs as for a complete document), which is then swapped for the stored
+// secret.
+func parseKeepingSecrets(doc []byte, stored *core.Integration) (*core.Integration, error) {
+	doc = bytes.TrimPrefix(doc, []byte{0xEF, 0xBB, 0xBF})
+	ms, closing, ok := topMembers(doc)
+	if !ok {
+		return core.ParseIntegration(doc) // reports the syntax error with line and column
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	placeholder := "keep-stored-" + hex.EncodeToString(b[:])
+	phJSON, _ := json.Marshal(placeholder)
+
+	str := func(key string) (string, bool) {
+		if i, ok := findMember(ms, key); ok {
+			return stringValue(ms[i])
+		}
+		return "", false
+	}
+	keyID, _ := str("accessKeyId")
+	roleARN, _ := str("roleArn")
+	secretOmittedOrKept := func() bool {
+		i, ok := findMember(ms, "secretAccessKey")
+		if !ok {
+			return true
+		}
+		s, isStr := stringValue(ms[i])
+		return isStr && s == core.Redacted
+	}()
+	rules := []struct {
+		field     string
+		stored    core.Secret
+		keepIfOut bool // an omitted value keeps the stored one
+	}{
+		{"secretAccessKey", stored.SecretAccessKey, keyID != "" && keyID == stored.AccessKeyID},
+		{"sessionToken", stored.SessionToken, keyID != "" && keyID == stored.AccessKeyID && secretOmittedOrKept},
+		{"externalId", stored.ExternalID, roleARN != "" && roleARN == stored.RoleARN},
+	}
+	kept := map[string]core.Secret{}
+	out := doc
+	// Replace markers from the last member backwards, so earlier offsets stay right.
+	for i := len(ms) - 1; i >= 0; i-- {
+		for _, rule := range rules {
+			if ms[i].key != rule.field {
+				continue
+			}
+			if s, ok := stringValue(ms[i]); ok && s == core.Redacted {
+				if !rule.stored.IsSet() {
+					return nil, core.FieldError(rule.field, "holds the redaction marker %s but no secret is stored to keep: send the value", core.Redacted)
+				}
+				if !rule.keepIfOut {
+					return nil, core.FieldError(rule.field, "holds the redaction marker %s, but the stored secret belongs to another %s: send the value that goes with the new one",
+						core.Redacted, map[bool]string{true: "roleArn", false: "accessKeyId"}[rule.field == "externalId"])
+				}
+				out = replaceValue(out, ms[i], phJSON)
+				kept[rule.field] = rule.stored
+			}
+		}
+	}
+	if len(kept) > 0 {
+		// Offsets moved; find the members again for the additions below.
+		if ms, closing, ok = topMembers(out); !ok {
+			return nil, fmt.Errorf("rewrite settings: not an object after replacing markers")
+		}
+	}
+	for _, rule := range rules {
+		if _, present := findMember(ms, rule.field); present || !rule.keepIfOut || !rule.stored.IsSet() {
+			continue
+		}
+		out = addMember(out, ms, closing, rule.field, phJSON)
+		kept[rule.field] = rule.stored
+		if ms, closing, ok = topMembers(out); !ok {
+			return nil, fmt.Errorf("rewrite settings: not an object after adding %s", rule.field)
+		}
+	}
+	in, err := core.ParseIntegration(out)
+	if err != nil {
+		return nil, err
+	}
+	for field, p := range map[string]*core.Secret{"secretAccessKey": &in.SecretAccessKey, "sessionToken": &in.SessionToken, "externalId": &in.ExternalID} {
+		if p.Reveal() == placeholder {
+			*p = kept[field]
+		}
+	}
+	if err := core.ValidateIntegration(in); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
