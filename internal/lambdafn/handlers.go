@@ -12,7 +12,7 @@ import (
 	"github.com/trailproof/trailproof/internal/workflow"
 )
 
-// Payload is what the state machine passes to the begin, fetch and correlate functions and gets
+// Payload is what the state machine passes to the begin, fetch, correlate and alerts functions and gets
 // back from them: the workflow State at the top level (the definition's Choice and Wait states
 // read $.done and $.waitSeconds there) plus Execution, the definition's own bookkeeping (part
 // number and loop counter, see statemachine/correlation.asl.json). A task's output replaces the
@@ -25,7 +25,7 @@ type Payload struct {
 // Step is the signature of one workflow step.
 type Step func(ctx context.Context, in workflow.State) (workflow.State, error)
 
-// Handler is the shape lambda.Start accepts for begin, fetch and correlate.
+// Handler is the shape lambda.Start accepts for begin, fetch, correlate and alerts.
 type Handler func(ctx context.Context, in Payload) (Payload, error)
 
 // FailHandler is the shape lambda.Start accepts for the fail function.
@@ -39,6 +39,9 @@ func Fetch(e *workflow.Engine) Handler { return Wrap(e.Fetch) }
 
 // Correlate is the correlate function's handler.
 func Correlate(e *workflow.Engine) Handler { return Wrap(e.Correlate) }
+
+// Alerts is the alerts function's handler.
+func Alerts(e *workflow.Engine) Handler { return Wrap(e.Alerts) }
 
 // Fail is the fail function's handler: it records the run as failed with the error the state
 // machine caught.

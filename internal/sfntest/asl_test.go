@@ -19,6 +19,7 @@ func substitutions() map[string]string {
 		"BeginFunctionArn":     FunctionARN("BeginFunction"),
 		"FetchFunctionArn":     FunctionARN("FetchFunction"),
 		"CorrelateFunctionArn": FunctionARN("CorrelateFunction"),
+		"AlertsFunctionArn":    FunctionARN("AlertsFunction"),
 		"FailFunctionArn":      FunctionARN("FailFunction"),
 	}
 }
@@ -28,6 +29,7 @@ type stub struct {
 	rounds     int
 	fetches    int // calls, failed ones included
 	iterations int // fetches applied
+	alerts     int // alerts steps
 	failed     *workflow.FailInput
 	fetchErrs  []error // returned by the first fetches, in order
 }
@@ -54,6 +56,12 @@ func (s *stub) serve(srv *LambdaServer) {
 	srv.Handle(FunctionARN("CorrelateFunction"), step(func(in workflow.State) (workflow.State, error) {
 		in.Done = in.Iteration >= s.rounds
 		in.WaitSeconds = 30
+		in.AlertsDue = in.Iteration%2 == 1 // every other round
+		return in, nil
+	}))
+	srv.Handle(FunctionARN("AlertsFunction"), step(func(in workflow.State) (workflow.State, error) {
+		s.alerts++
+		in.AlertsDue = false
 		return in, nil
 	}))
 	srv.Handle(FunctionARN("FailFunction"), Typed(func(_ context.Context, in workflow.FailInput) (workflow.State, error) {
@@ -65,7 +73,8 @@ func (s *stub) serve(srv *LambdaServer) {
 func TestDefinitionPaths(t *testing.T) {
 	t.Parallel()
 	loop := []string{"Fetch", "FetchEnded", "Correlate", "Finished"}
-	again := []string{"WaitInterval", "CountLoop", "LoopLimit"}
+	alertsThenAgain := []string{"AlertsDue", "Alerts", "WaitInterval", "CountLoop", "LoopLimit"}
+	again := []string{"AlertsDue", "WaitInterval", "CountLoop", "LoopLimit"}
 	path := func(parts ...[]string) []string {
 		var out []string
 		for _, p := range parts {
@@ -86,7 +95,7 @@ func TestDefinitionPaths(t *testing.T) {
 		{
 			name: "done after two rounds", stub: &stub{rounds: 2}, input: map[string]string{"runId": "r1"},
 			wantStatus: "SUCCEEDED",
-			wantStates: path(start, loop, again, loop, []string{"Done"}),
+			wantStates: path(start, loop, alertsThenAgain, loop, []string{"Done"}),
 		},
 		{
 			name: "throttled twice then retried", input: map[string]string{"runId": "r2"},
@@ -101,7 +110,7 @@ func TestDefinitionPaths(t *testing.T) {
 				&os.PathError{Op: "open", Path: "x", Err: os.ErrPermission}}},
 			wantStatus: "FAILED", wantError: "PathError",
 			wantStates: path(start, []string{"Fetch", "RecordFailure", "Failed"}),
-			wantFailed: &workflow.FailInput{RunID: "r3", Error: &workflow.ErrorInfo{Error: "PathError", Cause: "PathError: open x: permission denied"}},
+			wantFailed: &workflow.FailInput{RunID: "r3", Error: &workflow.ErrorInfo{Error: "PathError", Cause: `{"errorMessage":"open x: permission denied","errorType":"PathError"}`}},
 		},
 		{
 			name: "retries run out", input: map[string]string{"runId": "r4"},
@@ -111,13 +120,13 @@ func TestDefinitionPaths(t *testing.T) {
 				&workflow.ThrottledError{Message: "7"}}},
 			wantStatus: "FAILED", wantError: "ThrottledError",
 			wantStates: path(start, []string{"Fetch", "RecordFailure", "Failed"}),
-			wantFailed: &workflow.FailInput{RunID: "r4", Error: &workflow.ErrorInfo{Error: "ThrottledError", Cause: "ThrottledError: 7"}},
+			wantFailed: &workflow.FailInput{RunID: "r4", Error: &workflow.ErrorInfo{Error: "ThrottledError", Cause: `{"errorMessage":"7","errorType":"ThrottledError"}`}},
 		},
 		{
 			name: "loop limit starts the next part", stub: &stub{rounds: 5},
 			input:      map[string]any{"runId": "r5", "execution": map[string]int{"part": 0, "loops": 0, "maxLoops": 2}},
 			wantStatus: "SUCCEEDED",
-			wantStates: path([]string{"Init", "Begin", "BeginEnded", "WaitDelay"}, loop, again, loop, again,
+			wantStates: path([]string{"Init", "Begin", "BeginEnded", "WaitDelay"}, loop, alertsThenAgain, loop, again,
 				[]string{"NextPart", "StartNextPart", "Continued"}),
 		},
 	}

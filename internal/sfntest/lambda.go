@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,7 +140,7 @@ func (s *LambdaServer) invoke(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("lambda:invoke parameters need FunctionName and Payload: %s", body))
 			return
 		}
-		out, fnErr, ok := s.call(r.Context(), req.FunctionName, req.Payload)
+		out, fnErr, ok := s.call(r.Context(), req.FunctionName, awsCause(req.Payload))
 		if !ok {
 			writeServiceError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+req.FunctionName)
 			return
@@ -251,6 +252,31 @@ func writeServiceError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("X-Amzn-ErrorType", code)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"Type": "User", "message": msg})
+}
+
+// awsCause gives a caught error in a payload ({"error": {"Error", "Cause"}}) the Cause Step
+// Functions gives: for a function's error, its error document as JSON. aws-local-stepfunctions
+// puts "<errorType>: <errorMessage>" there instead.
+func awsCause(payload json.RawMessage) json.RawMessage {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(payload, &p) != nil || p["error"] == nil {
+		return payload
+	}
+	var e struct{ Error, Cause string }
+	if json.Unmarshal(p["error"], &e) != nil {
+		return payload
+	}
+	msg, ok := strings.CutPrefix(e.Cause, e.Error+": ")
+	if !ok || json.Valid([]byte(e.Cause)) {
+		return payload
+	}
+	cause, _ := json.Marshal(map[string]string{"errorMessage": msg, "errorType": e.Error})
+	p["error"], _ = json.Marshal(map[string]string{"Error": e.Error, "Cause": string(cause)})
+	out, err := json.Marshal(p)
+	if err != nil {
+		return payload
+	}
+	return out
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -201,9 +201,10 @@ func RetryDelay(n int) time.Duration {
 }
 
 // VirtualTime makes time pass on c as it would in Step Functions, although the executions'
-// Wait states and Retry pauses take no time: after a function in waitAfter answers (begin and
-// correlate: the definition then waits $.waitSeconds unless $.done) the clock moves on by that
-// wait; before a retried call it moves on by RetryDelay. Install the hooks with
+// Wait states and Retry pauses take no time. The definition waits $.waitSeconds after a
+// function in waitAfter answers (begin, correlate, alerts), unless the answer says the run is
+// done or the alerts step comes first ($.alertsDue); so the clock moves on by that wait when such
+// an answer arrives, and by RetryDelay before a retried call. Install the hooks with
 // LambdaServer.OnInvoke.
 func VirtualTime(c *clock.Virtual, waitAfter ...string) (BeforeInvoke, AfterInvoke) {
 	before := func(function string, event json.RawMessage, retry int) {
@@ -217,9 +218,10 @@ func VirtualTime(c *clock.Virtual, waitAfter ...string) (BeforeInvoke, AfterInvo
 		}
 		var s struct {
 			Done        bool `json:"done"`
+			AlertsDue   bool `json:"alertsDue"`
 			WaitSeconds int  `json:"waitSeconds"`
 		}
-		if err := json.Unmarshal(output, &s); err == nil && !s.Done {
+		if err := json.Unmarshal(output, &s); err == nil && !s.Done && !s.AlertsDue {
 			c.Advance(time.Duration(s.WaitSeconds) * time.Second)
 		}
 	}

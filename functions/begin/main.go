@@ -1,0 +1,22 @@
+// Command begin is the begin Lambda function of the correlation state machine: it starts a run: it says how long to wait until the first query (delayTime).
+// It only wires the engine; the step logic is internal/workflow's, adapted by internal/lambdafn.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/trailproof/trailproof/internal/lambdafn"
+)
+
+func main() {
+	log := lambdafn.NewLogger()
+	engine, err := lambdafn.FromEnv(context.Background(), log)
+	if err != nil {
+		log.Error("cannot start the begin function", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(lambdafn.Begin(engine))
+}

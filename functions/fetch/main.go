@@ -1,0 +1,22 @@
+// Command fetch is the fetch Lambda function of the correlation state machine: it runs one query of the loop: it reads from CloudTrail what earlier queries have not settled and stores it.
+// It only wires the engine; the step logic is internal/workflow's, adapted by internal/lambdafn.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/trailproof/trailproof/internal/lambdafn"
+)
+
+func main() {
+	log := lambdafn.NewLogger()
+	engine, err := lambdafn.FromEnv(context.Background(), log)
+	if err != nil {
+		log.Error("cannot start the fetch function", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(lambdafn.Fetch(engine))
+}
