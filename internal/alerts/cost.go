@@ -1,0 +1,92 @@
+package alerts
+
+import (
+	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/cost"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/types"
+)
+
+// maxHintDepth caps how deep into nested record containers the estimator gives sizes: deeper
+// values fall back to CEL's own (unknown, hence maximal) estimate, which only makes queries that
+// iterate that deep look costlier. CloudTrail records nest a handful of levels.
+const maxHintDepth = 12
+
+// boundedInputs tells CEL's static cost estimator how large the values read from record and
+// event can be. Without it every such list or string is of unknown size and any comprehension
+// estimates as unbounded; with it a comprehension costs about MaxListSize times its body, and one
+// nested in another about MaxListSize² times, which the cost limit refuses.
+type boundedInputs struct{}
+
+// EstimateSize bounds every node reached from the two variables: strings by MaxStringSize, lists,
+// maps and values of unknown (dyn) type by MaxListSize. A dyn value could be a long string too;
+// the runtime cost limit covers that case.
+func (boundedInputs) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	p := n.Path()
+	if len(p) == 0 || len(p) > maxHintDepth || !isInput(p[0]) {
+		return nil
+	}
+	return inputSize(n.Type())
+}
+
+// EstimateCallCost sizes the result of orValue on an optional read from record or event
+// (record.?a.?b.orValue("")), whose size CEL cannot follow through the optional; every other
+// function is left to CEL's standard cost model.
+func (boundedInputs) EstimateCallCost(function, overloadID string, target *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
+	if overloadID != "optional_orValue_value" || target == nil || (*target).Expr() == nil {
+		return nil
+	}
+	if !isInput(rootVar((*target).Expr())) {
+		return nil
+	}
+	var elem *types.Type
+	if t := (*target).Type(); t != nil && len(t.Parameters()) == 1 {
+		elem = t.Parameters()[0]
+	}
+	sz := *inputSize(elem)
+	for _, a := range args {
+		if a.ComputedSize() != nil {
+			sz = sz.Union(*a.ComputedSize())
+		}
+	}
+	return cost.NewCallEstimate(cost.FixedCostEstimate(1), &sz)
+}
+
+func isInput(name string) bool { return name == "record" || name == "event" }
+
+// inputSize is the bound for one value of type t read from the inputs.
+func inputSize(t *types.Type) *cost.SizeEstimate {
+	max := uint64(MaxListSize)
+	if t != nil && (t.Kind() == types.StringKind || t.Kind() == types.BytesKind) {
+		max = MaxStringSize
+	}
+	sz := cost.RangedSizeEstimate(0, max)
+	return &sz
+}
+
+// rootVar follows a chain of field reads and indexes (plain or optional) down to the variable it
+// starts from, or returns "" when the value is computed some other way.
+func rootVar(e ast.Expr) string {
+	for range maxHintDepth * 2 {
+		switch e.Kind() {
+		case ast.IdentKind:
+			return e.AsIdent()
+		case ast.SelectKind:
+			e = e.AsSelect().Operand()
+		case ast.CallKind:
+			c := e.AsCall()
+			switch c.FunctionName() {
+			case operators.OptSelect, operators.Index, operators.OptIndex:
+				if len(c.Args()) == 0 {
+					return ""
+				}
+				e = c.Args()[0]
+			default:
+				return ""
+			}
+		default:
+			return ""
+		}
+	}
+	return ""
+}
