@@ -47,3 +47,52 @@ type Store interface {
 	RunStore
 	Close() error
 }
+
+// SpanRead says that the events of one stream with an event time in [From, To] were read from
+// CloudTrail at ReadAt (when the read began, on the engine's clock). An event is delivered to
+// CloudTrail up to settleTime after its event time, so a span read at ReadAt holds for good every
+// event up to ReadAt minus settleTime; past that it is only as fresh as ReadAt.
+type SpanRead struct {
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	ReadAt time.Time `json:"readAt"`
+}
+
+// Ledger records which spans of event time of one stream (an integration's region, category and
+// lookup filter) have been read, and when: the runs of the integration consult it to read only
+// what no run has read recently enough. Spans are sorted by From and do not overlap but for their
+// ends.
+type Ledger struct {
+	Stream string     `json:"stream"`
+	Spans  []SpanRead `json:"spans"`
+	// Version increases with every stored update; PutLedger uses it for optimistic concurrency.
+	Version int64 `json:"version"`
+}
+
+// Lease is a named, expiring lock in the store: the holder of a stream's lease is the one run
+// reading that stream from CloudTrail; the others wait for it. A holder that dies leaves a lease
+// that expires on its own.
+type Lease struct {
+	Name    string    `json:"name"`
+	Holder  string    `json:"holder"`
+	Expires time.Time `json:"expires"`
+}
+
+// SharedReadStore is what runs of one integration need to share their CloudTrail reads: the
+// read ledger of each stream and a lease per stream. Both stores implement it; the workflow uses
+// it when shared reads are on (workflow.WithSharedReads).
+type SharedReadStore interface {
+	// GetLedger returns the stream's ledger, or an empty one with Version 0 when none is stored.
+	GetLedger(ctx context.Context, stream string) (*Ledger, error)
+	// PutLedger stores l if the stored Version equals l.Version (0: none stored yet), then
+	// increments l.Version; ECONFLICT (and nothing written) when another writer got there first.
+	PutLedger(ctx context.Context, l *Ledger) error
+	// AcquireLease takes the lease name for holder until now+ttl when it is free, expired (its
+	// Expires not after now) or already held by holder (which renews it). It returns the lease as
+	// stored after the call and whether holder has it. now comes from the caller's clock, so that
+	// runs replayed on a virtual clock agree on expiry.
+	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (Lease, bool, error)
+	// ReleaseLease frees the lease if holder has it; releasing a lease held by another, expired
+	// or absent is not an error and changes nothing.
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
