@@ -140,4 +140,3 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	}
 	return nil
 }
-
