@@ -68,9 +68,11 @@ func parseLevel(s string) slog.Level {
 
 // FromEnv builds a function's Engine from its environment, once per cold start: the AWS config
 // (the function's role), the DynamoDB store of TABLE_NAME with secrets sealed under the
-// deployment's key, and the CloudTrail source factory whose rate limiter every invocation of the
-// warm process shares.
-func FromEnv(ctx context.Context, log *slog.Logger) (*workflow.Engine, error) {
+// deployment's key, the CloudTrail source factory whose rate limiter every invocation of the
+// warm process shares; opts add to it. The functions that evaluate the Correlation Query
+// (correlate, alerts) pass workflow.WithAlertCompiler(alerts.Compiler()); the others leave cel-go
+// out of their binaries, which would double their size and cold start.
+func FromEnv(ctx context.Context, log *slog.Logger, opts ...workflow.Option) (*workflow.Engine, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
@@ -83,13 +85,13 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*workflow.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []dynamo.Option{dynamo.WithSealer(sealer), dynamo.WithLogger(log)}
+	storeOpts := []dynamo.Option{dynamo.WithSealer(sealer), dynamo.WithLogger(log)}
 	if s := os.Getenv(EnvRunRetentionDays); s != "" {
 		days, err := strconv.Atoi(s)
 		if err != nil || days <= 0 {
 			return nil, fmt.Errorf("%s=%q: want a positive number of days", EnvRunRetentionDays, s)
 		}
-		opts = append(opts, dynamo.WithRetention(time.Duration(days)*24*time.Hour))
+		storeOpts = append(storeOpts, dynamo.WithRetention(time.Duration(days)*24*time.Hour))
 	}
 	var client *dynamodb.Client
 	if ep := os.Getenv(EnvDynamoDBEndpoint); ep != "" {
@@ -97,12 +99,12 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*workflow.Engine, error) {
 	} else {
 		client = dynamodb.NewFromConfig(cfg)
 	}
-	store, err := dynamo.New(client, table, opts...)
+	store, err := dynamo.New(client, table, storeOpts...)
 	if err != nil {
 		return nil, err
 	}
 	sources := cloudtrail.NewFactory(ctx, cloudtrail.WithBaseConfig(cfg), cloudtrail.WithLogger(log))
-	return workflow.New(store, sources, workflow.WithLogger(log)), nil
+	return workflow.New(store, sources, append([]workflow.Option{workflow.WithLogger(log)}, opts...)...), nil
 }
 
 // sealerFromEnv returns the AES-GCM sealer of the deployment. Its key is derived (HKDF-SHA256)
