@@ -15,6 +15,11 @@ type refusal struct {
 	Code, Field, Message string
 }
 
+// costly is the advice every too-costly refusal ends with.
+const costly = " (assuming lists and strings in record and event of up to 1000 elements or characters); " +
+	"do less per element of a record list: no comprehension (all, exists, exists_one, filter, map) or 'in' over a record list " +
+	"inside another, and matches(\"(?i)...\") rather than lowerAscii() on each element"
+
 func TestCompileRefusals(t *testing.T) {
 	nested := `record.resources.all(r, record.resources.all(s, r.ARN == s.ARN || r.type != s.type))`
 	tests := []struct {
@@ -80,13 +85,28 @@ func TestCompileRefusals(t *testing.T) {
 		{
 			name: "too costly nested comprehension",
 			expr: nested,
-			want: "is too costly: estimated cost up to 211006003, limit 100000 (assuming record and event lists of up to 1000 elements and strings of up to 65536 bytes); avoid nested comprehensions (all, exists, filter, map inside another) over record lists",
+			want: "is too costly: estimated cost up to 211006003, limit 1000000" + costly,
+		},
+		{
+			name: "nested comprehension with a trivial body",
+			expr: `record.resources.exists(r, record.resources.exists(s, true))`,
+			want: "is too costly: estimated cost up to 4007003, limit 1000000" + costly,
+		},
+		{
+			name: "list search inside a comprehension is quadratic too",
+			expr: `record.resources.exists(r, r in record.resources)`,
+			want: "is too costly: estimated cost up to 1007003, limit 1000000" + costly,
+		},
+		{
+			name: "a copy of every element",
+			expr: `record.resources.exists(r, r.type.lowerAscii().contains("trail"))`,
+			want: "is too costly: estimated cost up to 1157003, limit 1000000" + costly,
 		},
 		{
 			name: "a lower cost limit refuses a single comprehension",
 			expr: `record.resources.exists(r, r.type == "AWS::S3::Object")`,
 			opts: []Option{WithCostLimit(1000)},
-			want: "is too costly: estimated cost up to 8003, limit 1000 (assuming record and event lists of up to 1000 elements and strings of up to 65536 bytes); avoid nested comprehensions (all, exists, filter, map inside another) over record lists",
+			want: "is too costly: estimated cost up to 8003, limit 1000" + costly,
 		},
 		{
 			name: "too long",
@@ -121,6 +141,9 @@ func TestCompileAccepts(t *testing.T) {
 		`event.event_name == "ConsoleLogin" && event.error_code == ""`,
 		`record.resources.exists(r, r.type == "AWS::S3::Object")`,
 		`event.hosts.exists(h, h.startsWith("ec2."))`,
+		// A string test on every element of a record list is the costliest accepted shape.
+		`record.resources.exists(r, r.type.contains("Trail"))`,
+		`record.resources.exists(r, r.ARN.matches("(?i)trail/stratus"))`,
 		`record.?requestParameters.?userName.orValue("") == "bob"`,
 		`event.user_agent.lowerAscii().contains("stratus-red-team")`,
 		`sets.intersects(event.hosts, ["203.0.113.7", "198.51.100.9"])`,

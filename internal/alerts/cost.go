@@ -4,7 +4,6 @@ import (
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/operators"
-	"cel.dev/cel-go/common/types"
 )
 
 // maxHintDepth caps how deep into nested record containers the estimator gives sizes: deeper
@@ -14,19 +13,17 @@ const maxHintDepth = 12
 
 // boundedInputs tells CEL's static cost estimator how large the values read from record and
 // event can be. Without it every such list or string is of unknown size and any comprehension
-// estimates as unbounded; with it a comprehension costs about MaxListSize times its body, and one
-// nested in another about MaxListSize² times, which the cost limit refuses.
+// estimates as unbounded; with it a comprehension costs about MaxValueSize times its body, and one
+// nested in another about MaxValueSize² times, which the cost limit refuses.
 type boundedInputs struct{}
 
-// EstimateSize bounds every node reached from the two variables: strings by MaxStringSize, lists,
-// maps and values of unknown (dyn) type by MaxListSize. A dyn value could be a long string too;
-// the runtime cost limit covers that case.
+// EstimateSize bounds every node reached from the two variables by MaxValueSize.
 func (boundedInputs) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 	p := n.Path()
 	if len(p) == 0 || len(p) > maxHintDepth || !isInput(p[0]) {
 		return nil
 	}
-	return inputSize(n.Type())
+	return inputSize()
 }
 
 // EstimateCallCost sizes the result of orValue on an optional read from record or event
@@ -39,11 +36,7 @@ func (boundedInputs) EstimateCallCost(function, overloadID string, target *cost.
 	if !isInput(rootVar((*target).Expr())) {
 		return nil
 	}
-	var elem *types.Type
-	if t := (*target).Type(); t != nil && len(t.Parameters()) == 1 {
-		elem = t.Parameters()[0]
-	}
-	sz := *inputSize(elem)
+	sz := *inputSize()
 	for _, a := range args {
 		if a.ComputedSize() != nil {
 			sz = sz.Union(*a.ComputedSize())
@@ -54,13 +47,9 @@ func (boundedInputs) EstimateCallCost(function, overloadID string, target *cost.
 
 func isInput(name string) bool { return name == "record" || name == "event" }
 
-// inputSize is the bound for one value of type t read from the inputs.
-func inputSize(t *types.Type) *cost.SizeEstimate {
-	max := uint64(MaxListSize)
-	if t != nil && (t.Kind() == types.StringKind || t.Kind() == types.BytesKind) {
-		max = MaxStringSize
-	}
-	sz := cost.RangedSizeEstimate(0, max)
+// inputSize is the bound for one value read from the inputs.
+func inputSize() *cost.SizeEstimate {
+	sz := cost.RangedSizeEstimate(0, MaxValueSize)
 	return &sz
 }
 

@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/corpus"
 )
 
 // sharedData finds shared/data/cloudtrail/sub beside the repository, walking up from the
@@ -102,7 +102,7 @@ func normalize(t testing.TB, n *core.Normalizer, record json.RawMessage) core.Ev
 	}
 	raw := &core.RawEvent{EventID: head.EventID, Region: head.Region, Record: record}
 	if head.EventTime != "" {
-		tm, err := time.Parse(time.RFC3339, head.EventTime)
+		tm, err := corpus.ParseTime(head.EventTime)
 		if err != nil {
 			t.Fatalf("record %s: eventTime: %v", head.EventID, err)
 		}
