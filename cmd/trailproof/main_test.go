@@ -29,7 +29,7 @@ func TestRunDemo(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr: %s", code, stderr)
 	}
-	for _, want := range []string{"LOGGED", "ec2:GetPasswordData", "sts:GetCallerIdentity", "Matched events: 8", "Suspicious events: 1"} {
+	for _, want := range []string{"LOGGED, ALERTED", "Alerts: 6", "correlationQuery", "ec2:GetPasswordData", "sts:GetCallerIdentity", "Matched events: 8", "Suspicious events: 1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -86,11 +86,14 @@ func printTable(w io.Writer, r *core.Run) error {
 		fmt.Fprintf(tw, "TIME\tEVENT\tUSER\tSOURCE IP\tERROR\t%s\n", s.last)
 		for _, e := range s.evs {
 			last := strings.Join(e.MatchedOn, ",")
-			if s.title != "Matched events" {
+			switch s.title {
+			case "Alerts":
+				last = e.RaisedBy
+			case "Suspicious events":
 				last = e.Reason
 			}
 			fmt.Fprintf(tw, "%s\t%s:%s\t%s\t%s\t%s\t%s\n", e.EventTime.Format(time.RFC3339), strings.TrimSuffix(e.EventSource, ".amazonaws.com"),
-				e.EventName, shorten(e.User, 60), e.SrcIP, dash(e.ErrorCode), last)
+				e.EventName, shorten(e.User, 72), e.SrcIP, dash(e.ErrorCode), last)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trailproof/trailproof/internal/alerts"
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
@@ -143,7 +144,8 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 	srcOpts := []cloudtrail.Option{cloudtrail.WithClock(clk), cloudtrail.WithLogger(logger),
 		cloudtrail.WithUserAgent("trailproof/" + version + " run/" + action.ActionID)}
 	sources := cloudtrail.NewFactory(ctx, srcOpts...)
-	eng := workflow.New(st, sources, workflow.WithClock(clk), workflow.WithLogger(logger))
+	eng := workflow.New(st, sources, workflow.WithClock(clk), workflow.WithLogger(logger),
+		workflow.WithAlertCompiler(alerts.Compiler()))
 	r, err := eng.CreateRun(ctx, integ.ID, action, "")
 	if err != nil {
 		return nil, err
