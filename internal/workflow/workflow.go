@@ -65,6 +65,11 @@ type Engine struct {
 	observer Observer
 	retries  int
 	compile  core.AlertCompiler
+
+	// Shared reads (shared.go): nil shared means each run reads for itself.
+	sharedOn  bool
+	shared    core.SharedReadStore
+	leasePoll time.Duration
 }
 
 // Option configures an Engine.
@@ -93,6 +98,7 @@ func New(store core.Store, sources core.SourceFactory, opts ...Option) *Engine {
 	for _, o := range opts {
 		o(e)
 	}
+	e.setupShared()
 	return e
 }
 
@@ -271,6 +277,9 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 // query cut short by its pageSize x maxPage budget leaves a gap that the next query reads first.
 func (e *Engine) readCursor(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
 	region, category string, attr *core.LookupAttribute, read core.Window, now time.Time) error {
+	if e.shared != nil {
+		return e.readShared(ctx, src, r, integ, region, category, attr, read, now)
+	}
 	cur := cursorFor(&r.Progress, region, category)
 	if cur.SettledUntil.IsZero() {
 		cur.SettledUntil = read.From
@@ -335,7 +344,7 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	}
 	cor := core.NewCorrelator(integ, &r.Action)
 	read := cor.ReadRange()
-	raws, err := e.store.RawEvents(ctx, Partition(r.RunID), read.From, read.To)
+	raws, err := e.rawEvents(ctx, r, integ, cor, read)
 	if err != nil {
 		return in, classify(fmt.Errorf("correlate run %s: %w", r.RunID, err))
 	}
@@ -448,7 +457,7 @@ func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integr
 	if err := e.readCursor(ctx, src, r, integ, integ.AWSRegion, core.CategoryInsight, nil, read, now); err != nil {
 		return err
 	}
-	raws, err := e.store.RawEvents(ctx, Partition(r.RunID), read.From, read.To)
+	raws, err := e.rawEvents(ctx, r, integ, cor, read)
 	if err != nil {
 		return err
 	}

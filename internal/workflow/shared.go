@@ -1,0 +1,413 @@
+package workflow
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/trailproof/trailproof/internal/core"
+)
+
+// Shared reads.
+//
+// Without them each run reads CloudTrail for itself: its cursor, its partition. With them
+// (WithSharedReads), the runs of one integration share what they read, so that the cost grows
+// with the events read and not with the number of runs:
+//
+//   - A stream is what one LookupEvents query reads: an integration, a region, a category and the
+//     optional lookup filter (StreamKey). Its raw events live in one partition (SharedPartition),
+//     whichever run read them.
+//   - The stream's ledger (core.Ledger) records which spans of event time were read and when
+//     (ReadAt, on the engine's clock). A point t of event time is settled once a read at ReadAt >=
+//     t + settleTime covers it, and fresh while a read at ReadAt >= now - queryInterval covers it;
+//     a read that went up to the present (To >= ReadAt) covers, while fresh, everything after it
+//     too, since nothing later existed when it was made.
+//   - A fetch reads only what is neither settled nor fresh in its span (at the run's last fetch,
+//     after its deadline, only what is not settled: the verdict must rest on settled reads). So
+//     with many runs the stream is read about once per query interval, whoever reads it.
+//   - Reading takes the stream's lease (core.SharedReadStore.AcquireLease, expiring after one
+//     query interval): two runs needing the same span at the same moment make one set of calls.
+//     A run that finds the lease taken polls the ledger on the engine's clock for at most one
+//     query interval, then reads whatever is still missing itself, lease or not.
+//   - Fair progress: the lease holder reads, besides its own span, every span of the stream that
+//     the ledger shows was read before but is neither settled nor fresh (the spans other runs are
+//     waiting on, oldest first since one query reads from the oldest such point up to the
+//     present). A waiting run's span is thus read by the next reader, whoever it is, and no run
+//     waits longer than one query interval before reading for itself.
+//   - Crash safety: events are stored before the ledger says they were read, and a read is
+//     recorded with a versioned, conditional write. A crash after storing events and before the
+//     ledger write costs a second read, never an event; a holder that dies leaves a lease that
+//     expires.
+//   - Counters: a run's apiCalls and throttled count only the calls it made itself;
+//     Progress.RawEvents is, after each correlation, the number of raw events in its read range,
+//     whoever read them.
+
+// DefaultLeasePoll is how often a fetch waiting for another run's read re-checks the ledger.
+const DefaultLeasePoll = time.Second
+
+// ledgerKeep is how far back the ledger keeps spans: older ones are dropped (a run that needs them
+// again reads them again).
+const ledgerKeep = 48 * time.Hour
+
+// WithSharedReads makes the runs of one integration share their CloudTrail reads (see above).
+// The store must implement core.SharedReadStore (bolt and dynamo do); otherwise the option is
+// ignored with a warning.
+func WithSharedReads() Option { return func(e *Engine) { e.sharedOn = true } }
+
+// WithLeasePoll sets how often, on the engine's clock, a fetch waiting for another run's read of
+// the same stream re-checks the ledger (default DefaultLeasePoll).
+func WithLeasePoll(d time.Duration) Option { return func(e *Engine) { e.leasePoll = d } }
+
+// SharedReads reports whether the engine shares reads between runs.
+func (e *Engine) SharedReads() bool { return e.shared != nil }
+
+// StreamKey names what one query reads: an integration's region and category, with its lookup
+// filter when there is one (a filtered read holds only part of the stream).
+func StreamKey(integrationID, region, category string, attr *core.LookupAttribute) string {
+	k := integrationID + "#" + region + "#" + category
+	if attr != nil {
+		k += "#" + attr.Key + "=" + attr.Value
+	}
+	return k
+}
+
+// SharedPartition is where a stream's raw events are stored when reads are shared.
+func SharedPartition(stream string) string { return "stream#" + stream }
+
+// setupShared turns shared reads on when asked and the store can.
+func (e *Engine) setupShared() {
+	if e.leasePoll <= 0 {
+		e.leasePoll = DefaultLeasePoll
+	}
+	if !e.sharedOn {
+		return
+	}
+	sh, ok := e.store.(core.SharedReadStore)
+	if !ok {
+		e.log.Warn("shared reads asked for, but the store cannot keep a read ledger; each run reads for itself",
+			"store", fmt.Sprintf("%T", e.store))
+		return
+	}
+	e.shared = sh
+}
+
+// span is a closed interval of event time.
+type span struct{ from, to time.Time }
+
+var forever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// goodSpans are the parts of the ledger that need no reading: settled ones, and fresh ones (read
+// at or after since) unless strict.
+func goodSpans(spans []core.SpanRead, since time.Time, settle time.Duration, strict bool) []span {
+	var good []span
+	for _, s := range spans {
+		if e := minTime(s.To, s.ReadAt.Add(-settle)); !e.Before(s.From) {
+			good = append(good, span{s.From, e})
+		}
+		if !strict && !s.ReadAt.Before(since) {
+			to := s.To
+			if !s.To.Before(s.ReadAt) {
+				to = forever
+			}
+			good = append(good, span{s.From, to})
+		}
+	}
+	return good
+}
+
+// subtract returns the parts of [from, to] that no span of good covers, oldest first.
+func subtract(from, to time.Time, good []span) []span {
+	slices.SortFunc(good, func(a, b span) int { return a.from.Compare(b.from) })
+	var out []span
+	cur := from
+	for _, g := range good {
+		if !cur.Before(to) {
+			break
+		}
+		if g.to.Before(cur) {
+			continue
+		}
+		if g.from.After(cur) {
+			out = append(out, span{cur, minTime(g.from, to)})
+		}
+		cur = maxTime(cur, g.to)
+	}
+	if cur.Before(to) {
+		out = append(out, span{cur, to})
+	}
+	return out
+}
+
+// missing returns the parts of [from, to] that the ledger says must be read by a run that accepts
+// reads made at or after since.
+func missing(l *core.Ledger, from, to, since time.Time, settle time.Duration, strict bool) []span {
+	if from.After(to) {
+		return nil
+	}
+	return subtract(from, to, goodSpans(l.Spans, since, settle, strict))
+}
+
+// freshSince is the oldest read a run accepts at now instead of reading itself: one made within
+// the query interval, or since the run's own previous query (not older than two intervals). The
+// second rule absorbs the jitter of step times (waits are whole seconds, calls take time), which
+// would otherwise make two runs polling half a second apart each find the other's read 30.5 s old
+// and both read every time.
+func freshSince(r *core.Run, now time.Time, interval time.Duration) time.Time {
+	since := now.Add(-interval)
+	if last := r.Progress.LastQueryAt; !last.IsZero() && last.Before(since) {
+		since = maxTime(last.Add(time.Nanosecond), now.Add(-2*interval))
+	}
+	return since
+}
+
+// waiting returns the spans that some run read before and that are now neither settled nor
+// fresh, within lookback of now: what the runs of the stream are waiting for.
+func waiting(l *core.Ledger, now time.Time, fresh, settle, lookback time.Duration) []span {
+	var out []span
+	for _, s := range l.Spans {
+		if s.To.Before(now.Add(-lookback)) {
+			continue
+		}
+		out = append(out, missing(l, maxTime(s.From, now.Add(-lookback)), minTime(s.To, now), now.Add(-fresh), settle, false)...)
+	}
+	return out
+}
+
+// settledFrom returns how far from pos the ledger shows everything settled.
+func settledFrom(spans []core.SpanRead, pos time.Time, settle time.Duration) time.Time {
+	for {
+		next := pos
+		for _, s := range spans {
+			if s.From.After(pos) || s.To.Before(pos) {
+				continue
+			}
+			if e := minTime(s.To, s.ReadAt.Add(-settle)); e.After(next) {
+				next = e
+			}
+		}
+		if !next.After(pos) {
+			return pos
+		}
+		pos = next
+	}
+}
+
+// mergeRead records read n in spans: where n is newer it replaces what was there; settled
+// neighbours and neighbours read at the same time coalesce; spans older than keep are dropped.
+func mergeRead(spans []core.SpanRead, n core.SpanRead, settle time.Duration, keep time.Time) []core.SpanRead {
+	var out []core.SpanRead
+	parts := []span{{n.From, n.To}}
+	for _, s := range spans {
+		switch {
+		case s.To.Before(keep):
+			continue
+		case s.To.Before(n.From) || s.From.After(n.To):
+			out = append(out, s)
+		case s.ReadAt.After(n.ReadAt):
+			out = append(out, s)
+			var rest []span
+			for _, p := range parts {
+				rest = append(rest, subtract(p.from, p.to, []span{{s.From, s.To}})...)
+			}
+			parts = rest
+		default:
+			if s.From.Before(n.From) {
+				out = append(out, core.SpanRead{From: s.From, To: n.From, ReadAt: s.ReadAt})
+			}
+			if s.To.After(n.To) {
+				out = append(out, core.SpanRead{From: n.To, To: s.To, ReadAt: s.ReadAt})
+			}
+		}
+	}
+	for _, p := range parts {
+		out = append(out, core.SpanRead{From: p.from, To: p.to, ReadAt: n.ReadAt})
+	}
+	slices.SortFunc(out, func(a, b core.SpanRead) int {
+		if c := a.From.Compare(b.From); c != 0 {
+			return c
+		}
+		return a.To.Compare(b.To)
+	})
+	settled := func(s core.SpanRead) bool { return !s.ReadAt.Add(-settle).Before(s.To) }
+	var merged []core.SpanRead
+	for _, s := range out {
+		if k := len(merged) - 1; k >= 0 && !s.From.After(merged[k].To) &&
+			(s.ReadAt.Equal(merged[k].ReadAt) || (settled(s) && settled(merged[k]))) {
+			merged[k].To = maxTime(merged[k].To, s.To)
+			merged[k].ReadAt = maxTime(merged[k].ReadAt, s.ReadAt)
+			continue
+		}
+		merged = append(merged, s)
+	}
+	return merged
+}
+
+// readShared is readCursor with shared reads: it reads, through the stream's lease, only what the
+// ledger says no run has read recently enough, then moves the run's cursor as far as the ledger
+// shows its span settled.
+func (e *Engine) readShared(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
+	region, category string, attr *core.LookupAttribute, read core.Window, now time.Time) error {
+	cur := cursorFor(&r.Progress, region, category)
+	if cur.SettledUntil.IsZero() {
+		cur.SettledUntil = read.From
+	}
+	from, to := maxTime(cur.SettledUntil, read.From), minTime(read.To, now)
+	if from.After(to) {
+		return nil
+	}
+	stream := StreamKey(integ.ID, region, category, attr)
+	settle := integ.SettleTimeD()
+	since := freshSince(r, now, integ.QueryIntervalD())
+	// The run's last fetch rests on settled reads only, as without sharing.
+	strict := !now.Before(Deadline(integ, r))
+	l, err := e.shared.GetLedger(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", r.RunID, err)
+	}
+	if len(missing(l, from, to, since, settle, strict)) > 0 {
+		if l, err = e.readMissing(ctx, src, r, integ, stream, region, category, attr, from, to, now, strict); err != nil {
+			return err
+		}
+	}
+	if s := minTime(settledFrom(l.Spans, cur.SettledUntil, settle), to); s.After(cur.SettledUntil) {
+		cur.SettledUntil = s
+	}
+	cur.GapTo, cur.PassStart = time.Time{}, time.Time{}
+	if rest := missing(l, maxTime(cur.SettledUntil, read.From), to, since, settle, strict); len(rest) > 0 {
+		cur.GapTo = rest[len(rest)-1].to
+	}
+	return nil
+}
+
+// readMissing reads what the run still needs, under the stream's lease or after waiting one
+// query interval for its holder, and returns the ledger after the read.
+func (e *Engine) readMissing(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
+	stream, region, category string, attr *core.LookupAttribute, from, to, now time.Time, strict bool) (*core.Ledger, error) {
+	fresh, settle := integ.QueryIntervalD(), integ.SettleTimeD()
+	since := freshSince(r, now, fresh)
+	holder := r.RunID
+	giveUp := e.clock.Now().Add(fresh)
+	for {
+		_, held, err := e.shared.AcquireLease(ctx, stream, holder, e.clock.Now(), fresh)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", r.RunID, err)
+		}
+		if held || !e.clock.Now().Before(giveUp) {
+			l, rerr := e.readStream(ctx, src, r, integ, stream, region, category, attr, from, to, now, strict)
+			if held {
+				if err := e.shared.ReleaseLease(context.WithoutCancel(ctx), stream, holder); err != nil {
+					e.log.WarnContext(ctx, "cannot release a stream lease; it expires on its own", "runId", r.RunID, "stream", stream, "error", err.Error())
+				}
+			}
+			return l, rerr
+		}
+		wait := min(e.leasePoll, giveUp.Sub(e.clock.Now()))
+		if err := e.clock.Sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		l, err := e.shared.GetLedger(ctx, stream)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", r.RunID, err)
+		}
+		if len(missing(l, from, to, since, settle, strict)) == 0 {
+			return l, nil // the holder read it
+		}
+	}
+}
+
+// readStream makes the one query of a read: from the oldest point that this run or a waiting one
+// needs up to the newest, stores the events in the stream's partition, then records the read.
+func (e *Engine) readStream(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
+	stream, region, category string, attr *core.LookupAttribute, from, to, now time.Time, strict bool) (*core.Ledger, error) {
+	fresh, settle := integ.QueryIntervalD(), integ.SettleTimeD()
+	l, err := e.shared.GetLedger(ctx, stream)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", r.RunID, err)
+	}
+	need := missing(l, from, to, freshSince(r, now, fresh), settle, strict)
+	if len(need) == 0 {
+		return l, nil // read by another run while this one took the lease
+	}
+	lo, hi := need[0].from, need[len(need)-1].to
+	lookback := 2*integ.QueryTimeD() + settle
+	for _, w := range waiting(l, now, fresh, settle, lookback) {
+		lo, hi = minTime(lo, w.from), maxTime(hi, w.to)
+	}
+	// The read counts as made at the fetch's start: earlier than the calls, so what it settles is
+	// safe, and a read up to the present (hi == now) is recognisably one.
+	readAt := now
+	q := core.Query{Region: region, Category: category, From: lo, To: hi, Attribute: attr, Budget: integ.QueryBudget()}
+	res, lerr := src.Lookup(ctx, q)
+	r.APICalls += res.Calls
+	r.Throttled += res.Throttled
+	if len(res.Events) > 0 {
+		added, aerr := e.store.AddRawEvents(ctx, SharedPartition(stream), res.Events)
+		if aerr != nil {
+			return nil, fmt.Errorf("run %s: store events: %w", r.RunID, aerr)
+		}
+		r.Progress.RawEvents += added
+	}
+	if lerr != nil {
+		return nil, lerr
+	}
+	done := core.SpanRead{From: lo, To: hi, ReadAt: readAt}
+	if res.Truncated {
+		done.From = res.OldestRead
+		w := fmt.Sprintf("region %s: the query budget (pageSize %d x maxPage %d = %d events) ran out before the start of %s..%s; the rest is read by the next queries",
+			region, integ.PageSize, integ.MaxPage, integ.QueryBudget(), lo.Format(time.RFC3339), hi.Format(time.RFC3339))
+		if !slices.Contains(r.Progress.FetchWarnings, w) {
+			r.Progress.FetchWarnings = append(r.Progress.FetchWarnings, w)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		l.Spans = mergeRead(l.Spans, done, settle, readAt.Add(-ledgerKeep))
+		err := e.shared.PutLedger(ctx, l)
+		if err == nil {
+			e.log.DebugContext(ctx, "stream read", "runId", r.RunID, "stream", stream, "from", lo, "to", hi,
+				"calls", res.Calls, "events", len(res.Events), "truncated", res.Truncated)
+			return l, nil
+		}
+		if core.ErrorCode(err) != core.ECONFLICT || attempt >= 20 {
+			return nil, fmt.Errorf("run %s: record read: %w", r.RunID, err)
+		}
+		if l, err = e.shared.GetLedger(ctx, stream); err != nil {
+			return nil, fmt.Errorf("run %s: %w", r.RunID, err)
+		}
+	}
+}
+
+// runStreams are the streams a run reads: management events of each query region, and the
+// integration region's Insights events.
+func runStreams(integ *core.Integration, r *core.Run, cor *core.Correlator) []string {
+	var out []string
+	for _, region := range integ.QueryRegions(&r.Action) {
+		out = append(out, StreamKey(integ.ID, region, core.CategoryManagement, cor.LookupAttribute()))
+	}
+	return append(out, StreamKey(integ.ID, integ.AWSRegion, core.CategoryInsight, nil))
+}
+
+// rawEvents returns the raw events of a run's read range: its own partition, or with shared
+// reads those of its streams' partitions, oldest first.
+func (e *Engine) rawEvents(ctx context.Context, r *core.Run, integ *core.Integration, cor *core.Correlator, read core.Window) ([]core.RawEvent, error) {
+	if e.shared == nil {
+		return e.store.RawEvents(ctx, Partition(r.RunID), read.From, read.To)
+	}
+	var all []core.RawEvent
+	for _, s := range runStreams(integ, r, cor) {
+		evs, err := e.store.RawEvents(ctx, SharedPartition(s), read.From, read.To)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, evs...)
+	}
+	slices.SortStableFunc(all, func(a, b core.RawEvent) int {
+		if c := a.EventTime.Compare(b.EventTime); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.EventID, b.EventID)
+	})
+	r.Progress.RawEvents = len(all)
+	return all, nil
+}
