@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidwall/gjson"
 
+	"github.com/trailproof/trailproof/internal/alerts"
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
@@ -58,7 +59,7 @@ func newStack(t testing.TB, events []core.RawEvent, start time.Time, emuOpts ...
 	}
 	t.Cleanup(func() { s.store.Close() })
 	src := cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(s.clock), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)))
-	s.eng = workflow.New(s.store, src, workflow.WithClock(s.clock),
+	s.eng = workflow.New(s.store, src, workflow.WithClock(s.clock), workflow.WithAlertCompiler(alerts.Compiler()),
 		workflow.WithObserver(func(step string, in, out workflow.State) { s.steps = append(s.steps, step) }))
 	return s
 }
@@ -148,9 +149,28 @@ func detonations(t testing.TB) []detonation {
 	return out
 }
 
+// sigmaRule reads a Correlation Query written in CEL from a published Sigma rule, and the Stratus
+// techniques it is meant to detect (its "// stratus:" header line).
+func sigmaRule(t testing.TB, name string) (query string, intended []string) {
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "internal", "alerts", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "// stratus:"); ok {
+			for _, f := range strings.Split(rest, ",") {
+				intended = append(intended, strings.TrimSpace(f))
+			}
+		}
+	}
+	return string(b), intended
+}
+
 // TestStratusDetonations: with every Stratus detonation and the TrailDiscover records loaded as
 // one corpus, an action carrying a detonation's user-agent token and start time matches exactly
-// that detonation's events, for every detonation, with and without injected faults.
+// that detonation's events, for every detonation, with and without injected faults. The
+// integration's Correlation Query is Sigma's "AWS CloudTrail Important Change" in CEL: the run is
+// alerted for the detonations it is meant for and for none of the others.
 func TestStratusDetonations(t *testing.T) {
 	data := testenv.SharedData(t)
 	all, err := corpus.Load(filepath.Join(data, "stratus-red-team", "docs", "detonation-logs"),
@@ -159,6 +179,9 @@ func TestStratusDetonations(t *testing.T) {
 		t.Fatal(err)
 	}
 	dets := detonations(t)
+	query, intended := sigmaRule(t, "sigma_cloudtrail_important_change.cel")
+	qjson, _ := json.Marshal(query)
+	settings := strings.TrimSuffix(baseSettings, "}") + `,"correlationQueryEnabled":true,"correlationQuery":` + string(qjson) + `}`
 	for _, faults := range []string{"", "throttle=0.3,error=0.1,dup=0.1"} {
 		for _, d := range dets {
 			t.Run(fmt.Sprintf("%s/faults=%s", d.name, faults), func(t *testing.T) {
@@ -172,8 +195,11 @@ func TestStratusDetonations(t *testing.T) {
 					opts = append(opts, emulator.WithFaults(f))
 				}
 				s := newStack(t, all, start, opts...)
-				s.integration(t, baseSettings)
+				s.integration(t, settings)
 				r := s.run(t, &core.Action{JobID: "job", ActionID: d.name, StartTime: start, Actor: core.Actor{UserAgentToken: d.token}})
+				if want := slices.Contains(intended, d.name); r.Alerted != want {
+					t.Errorf("alerted = %v, want %v (alerts %v, warnings %v)", r.Alerted, want, eventIDs(r.Alerts), r.Warnings)
+				}
 				if r.Status != core.StatusCompleted || !r.Logged {
 					t.Fatalf("status %s logged %v error %q", r.Status, r.Logged, r.Error)
 				}
