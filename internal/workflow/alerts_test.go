@@ -56,12 +56,12 @@ func TestAlerts(t *testing.T) {
 		events   int
 	}{
 		{"insight only", `{}`, nil, []string{"insight:ApiErrorRateInsight", "insight:ApiErrorRateInsight"}, 8},
-		{"query and insight", `{"correlationQueryEnabled":true,"correlationQuery":"x"}`, nameRule("GetCallerIdentity"),
+		{"query and insight", `{"correlationQueryEnabled":true,"correlationQuery":"true"}`, nameRule("GetCallerIdentity"),
 			[]string{"correlationQuery", "insight:ApiErrorRateInsight", "insight:ApiErrorRateInsight"}, 8},
 		{"alarm sensor kept", `{"alarmSensorUuids":["` + sensor + `"]}`, nil, []string{"insight:ApiErrorRateInsight", "insight:ApiErrorRateInsight"}, 8},
 		{"alarm sensor dropped", `{"alarmSensorUuids":["` + other + `"]}`, nil, nil, 8},
 		{"event sensor dropped: nothing matched, nothing to alert on", `{"eventSensorUuids":["` + other + `"]}`, nil, nil, 0},
-		{"limit on alerts alone", `{"limit":1,"correlationQueryEnabled":true,"correlationQuery":"x"}`, nameRule("GetCallerIdentity"), []string{"correlationQuery"}, 1},
+		{"limit on alerts alone", `{"limit":1,"correlationQueryEnabled":true,"correlationQuery":"true"}`, nameRule("GetCallerIdentity"), []string{"correlationQuery"}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
