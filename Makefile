@@ -41,6 +41,10 @@ lint:
 bench:
 	bash infra/scripts/bench.sh
 
+## bench-scale: N = 1, 10, 50 concurrent runs with shared reads vs the guide's sliding window (JSON lines)
+bench-scale:
+	bash infra/scripts/bench-scale.sh
+
 clean:
 	rm -rf bin .aws-sam coverage.out
 

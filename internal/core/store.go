@@ -65,8 +65,20 @@ type SpanRead struct {
 type Ledger struct {
 	Stream string     `json:"stream"`
 	Spans  []SpanRead `json:"spans"`
+	// Needs are the spans the stream's active runs read, so that whoever reads next covers them
+	// all in one query.
+	Needs []SpanNeed `json:"needs,omitempty"`
 	// Version increases with every stored update; PutLedger uses it for optimistic concurrency.
 	Version int64 `json:"version"`
+}
+
+// SpanNeed says that a run reads [From, To] of a stream until Until, when the need lapses unless
+// the run renews it (a run that ended stops renewing).
+type SpanNeed struct {
+	Run   string    `json:"run"`
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	Until time.Time `json:"until"`
 }
 
 // Lease is a named, expiring lock in the store: the holder of a stream's lease is the one run

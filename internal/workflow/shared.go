@@ -162,19 +162,6 @@ func freshSince(r *core.Run, now time.Time, interval time.Duration) time.Time {
 	return since
 }
 
-// waiting returns the spans that some run read before and that are now neither settled nor
-// fresh, within lookback of now: what the runs of the stream are waiting for.
-func waiting(l *core.Ledger, now time.Time, fresh, settle, lookback time.Duration) []span {
-	var out []span
-	for _, s := range l.Spans {
-		if s.To.Before(now.Add(-lookback)) {
-			continue
-		}
-		out = append(out, missing(l, maxTime(s.From, now.Add(-lookback)), minTime(s.To, now), now.Add(-fresh), settle, false)...)
-	}
-	return out
-}
-
 // settledFrom returns how far from pos the ledger shows everything settled.
 func settledFrom(spans []core.SpanRead, pos time.Time, settle time.Duration) time.Time {
 	for {
@@ -244,9 +231,12 @@ func mergeRead(spans []core.SpanRead, n core.SpanRead, settle time.Duration, kee
 	return merged
 }
 
-// readShared is readCursor with shared reads: it reads, through the stream's lease, only what the
-// ledger says no run has read recently enough, then moves the run's cursor as far as the ledger
-// shows its span settled.
+// needTTL is how long a run's registered need lasts, in query intervals, unless renewed.
+const needTTL = 4
+
+// readShared is readCursor with shared reads: it registers the run's span as a need of the
+// stream, reads, through the stream's lease, only what the ledger says no run has read recently
+// enough, then moves the run's cursor as far as the ledger shows its span settled.
 func (e *Engine) readShared(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
 	region, category string, attr *core.LookupAttribute, read core.Window, now time.Time) error {
 	cur := cursorFor(&r.Progress, region, category)
@@ -262,9 +252,9 @@ func (e *Engine) readShared(ctx context.Context, src core.Source, r *core.Run, i
 	since := freshSince(r, now, integ.QueryIntervalD())
 	// The run's last fetch rests on settled reads only, as without sharing.
 	strict := !now.Before(Deadline(integ, r))
-	l, err := e.shared.GetLedger(ctx, stream)
+	l, err := e.registerNeed(ctx, r, integ, stream, category, read, now)
 	if err != nil {
-		return fmt.Errorf("run %s: %w", r.RunID, err)
+		return err
 	}
 	if len(missing(l, from, to, since, settle, strict)) > 0 {
 		if l, err = e.readMissing(ctx, src, r, integ, stream, region, category, attr, from, to, now, strict); err != nil {
@@ -279,6 +269,36 @@ func (e *Engine) readShared(ctx context.Context, src core.Source, r *core.Run, i
 		cur.GapTo = rest[len(rest)-1].to
 	}
 	return nil
+}
+
+// registerNeed records (or renews, when it would lapse within two query intervals) the run's
+// need of the stream, and drops lapsed ones. It returns the ledger.
+func (e *Engine) registerNeed(ctx context.Context, r *core.Run, integ *core.Integration, stream, category string, read core.Window, now time.Time) (*core.Ledger, error) {
+	// A run reads management events every query interval, Insights every correlation query
+	// interval: its need lasts a few of its own reads.
+	interval := integ.QueryIntervalD()
+	if category == core.CategoryInsight {
+		interval = max(interval, integ.CorrelationQueryIntervalD())
+	}
+	for attempt := 0; ; attempt++ {
+		l, err := e.shared.GetLedger(ctx, stream)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", r.RunID, err)
+		}
+		i := slices.IndexFunc(l.Needs, func(n core.SpanNeed) bool { return n.Run == r.RunID })
+		if i >= 0 && !l.Needs[i].Until.Before(now.Add(2*interval)) {
+			return l, nil
+		}
+		l.Needs = slices.DeleteFunc(l.Needs, func(n core.SpanNeed) bool { return n.Run == r.RunID || n.Until.Before(now) })
+		l.Needs = append(l.Needs, core.SpanNeed{Run: r.RunID, From: read.From, To: read.To, Until: now.Add(needTTL * interval)})
+		err = e.shared.PutLedger(ctx, l)
+		if err == nil {
+			return l, nil
+		}
+		if core.ErrorCode(err) != core.ECONFLICT || attempt >= 20 {
+			return nil, fmt.Errorf("run %s: register its read: %w", r.RunID, err)
+		}
+	}
 }
 
 // readMissing reads what the run still needs, under the stream's lease or after waiting one
@@ -317,28 +337,55 @@ func (e *Engine) readMissing(ctx context.Context, src core.Source, r *core.Run, 
 	}
 }
 
-// readStream makes the one query of a read: from the oldest point that this run or a waiting one
-// needs up to the newest, stores the events in the stream's partition, then records the read.
+// toRead is what a reader reads: what its own run needs and what every other active run of the
+// stream would need now, oldest first, with segments less than a query interval apart joined
+// (one query over a short fresh stretch costs less than a second query).
+func toRead(l *core.Ledger, self string, own []span, now time.Time, interval, settle time.Duration) []span {
+	segs := slices.Clone(own)
+	for _, n := range l.Needs {
+		if n.Run == self || n.Until.Before(now) {
+			continue
+		}
+		segs = append(segs, missing(l, n.From, minTime(n.To, now), now.Add(-interval), settle, false)...)
+	}
+	slices.SortFunc(segs, func(a, b span) int { return a.from.Compare(b.from) })
+	var out []span
+	for _, s := range segs {
+		if k := len(out) - 1; k >= 0 && s.from.Sub(out[k].to) < interval {
+			out[k].to = maxTime(out[k].to, s.to)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// readStream makes the queries of a read: the spans this run and the stream's other active runs
+// need, oldest first. Each query's events are stored in the stream's partition before the ledger
+// records the read.
 func (e *Engine) readStream(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
 	stream, region, category string, attr *core.LookupAttribute, from, to, now time.Time, strict bool) (*core.Ledger, error) {
-	fresh, settle := integ.QueryIntervalD(), integ.SettleTimeD()
+	interval, settle := integ.QueryIntervalD(), integ.SettleTimeD()
 	l, err := e.shared.GetLedger(ctx, stream)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", r.RunID, err)
 	}
-	need := missing(l, from, to, freshSince(r, now, fresh), settle, strict)
-	if len(need) == 0 {
+	own := missing(l, from, to, freshSince(r, now, interval), settle, strict)
+	if len(own) == 0 {
 		return l, nil // read by another run while this one took the lease
 	}
-	lo, hi := need[0].from, need[len(need)-1].to
-	lookback := 2*integ.QueryTimeD() + settle
-	for _, w := range waiting(l, now, fresh, settle, lookback) {
-		lo, hi = minTime(lo, w.from), maxTime(hi, w.to)
+	for _, seg := range toRead(l, r.RunID, own, now, interval, settle) {
+		if l, err = e.readSpan(ctx, src, r, integ, stream, region, category, attr, seg, now); err != nil {
+			return nil, err
+		}
 	}
-	// The read counts as made at the fetch's start: earlier than the calls, so what it settles is
-	// safe, and a read up to the present (hi == now) is recognisably one.
-	readAt := now
-	q := core.Query{Region: region, Category: category, From: lo, To: hi, Attribute: attr, Budget: integ.QueryBudget()}
+	return l, nil
+}
+
+// readSpan makes one query and records it.
+func (e *Engine) readSpan(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
+	stream, region, category string, attr *core.LookupAttribute, seg span, now time.Time) (*core.Ledger, error) {
+	q := core.Query{Region: region, Category: category, From: seg.from, To: seg.to, Attribute: attr, Budget: integ.QueryBudget()}
 	res, lerr := src.Lookup(ctx, q)
 	r.APICalls += res.Calls
 	r.Throttled += res.Throttled
@@ -352,28 +399,31 @@ func (e *Engine) readStream(ctx context.Context, src core.Source, r *core.Run, i
 	if lerr != nil {
 		return nil, lerr
 	}
-	done := core.SpanRead{From: lo, To: hi, ReadAt: readAt}
+	// The read counts as made at the fetch's start: earlier than the calls, so what it settles is
+	// safe, and a read up to the present (To == now) is recognisably one.
+	done := core.SpanRead{From: seg.from, To: seg.to, ReadAt: now}
 	if res.Truncated {
 		done.From = res.OldestRead
 		w := fmt.Sprintf("region %s: the query budget (pageSize %d x maxPage %d = %d events) ran out before the start of %s..%s; the rest is read by the next queries",
-			region, integ.PageSize, integ.MaxPage, integ.QueryBudget(), lo.Format(time.RFC3339), hi.Format(time.RFC3339))
+			region, integ.PageSize, integ.MaxPage, integ.QueryBudget(), seg.from.Format(time.RFC3339), seg.to.Format(time.RFC3339))
 		if !slices.Contains(r.Progress.FetchWarnings, w) {
 			r.Progress.FetchWarnings = append(r.Progress.FetchWarnings, w)
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		l.Spans = mergeRead(l.Spans, done, settle, readAt.Add(-ledgerKeep))
-		err := e.shared.PutLedger(ctx, l)
+		l, err := e.shared.GetLedger(ctx, stream)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", r.RunID, err)
+		}
+		l.Spans = mergeRead(l.Spans, done, integ.SettleTimeD(), now.Add(-ledgerKeep))
+		err = e.shared.PutLedger(ctx, l)
 		if err == nil {
-			e.log.DebugContext(ctx, "stream read", "runId", r.RunID, "stream", stream, "from", lo, "to", hi,
+			e.log.DebugContext(ctx, "stream read", "runId", r.RunID, "stream", stream, "from", seg.from, "to", seg.to,
 				"calls", res.Calls, "events", len(res.Events), "truncated", res.Truncated)
 			return l, nil
 		}
 		if core.ErrorCode(err) != core.ECONFLICT || attempt >= 20 {
 			return nil, fmt.Errorf("run %s: record read: %w", r.RunID, err)
-		}
-		if l, err = e.shared.GetLedger(ctx, stream); err != nil {
-			return nil, fmt.Errorf("run %s: %w", r.RunID, err)
 		}
 	}
 }
