@@ -31,11 +31,13 @@ import (
 //     query interval): two runs needing the same span at the same moment make one set of calls.
 //     A run that finds the lease taken polls the ledger on the engine's clock for at most one
 //     query interval, then reads whatever is still missing itself, lease or not.
-//   - Fair progress: the lease holder reads, besides its own span, every span of the stream that
-//     the ledger shows was read before but is neither settled nor fresh (the spans other runs are
-//     waiting on, oldest first since one query reads from the oldest such point up to the
-//     present). A waiting run's span is thus read by the next reader, whoever it is, and no run
-//     waits longer than one query interval before reading for itself.
+//   - Fair progress: each run registers its span as a need in the stream's ledger (renewed while
+//     it runs, lapsing a few reads after it stops). The lease holder reads, besides its own span,
+//     what every other active run would need now, oldest span first, joining spans less than a
+//     query interval apart into one query. A waiting run's span is thus read by the next reader,
+//     whoever it is; a query cut short by its budget leaves the oldest part missing, which becomes
+//     the first span of the next read; and no run waits longer than one query interval before
+//     reading for itself.
 //   - Crash safety: events are stored before the ledger says they were read, and a read is
 //     recorded with a versioned, conditional write. A crash after storing events and before the
 //     ledger write costs a second read, never an event; a holder that dies leaves a lease that
