@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"github.com/trailproof/trailproof/internal/ratelimit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -58,6 +59,7 @@ type Factory struct {
 	burst       int
 	baseCfg     *aws.Config
 	stsEndpoint string
+	shared      ratelimit.Limiter
 
 	mu       sync.Mutex
 	limiters map[limiterKey]*rate.Limiter
@@ -131,6 +133,11 @@ func WithRateLimit(callsPerSecond float64, burst int) Option {
 // WithSTSEndpoint sends AssumeRole calls to endpoint instead of AWS STS (tests, private
 // endpoints).
 func WithSTSEndpoint(endpoint string) Option { return func(f *Factory) { f.stsEndpoint = endpoint } }
+
+// WithSharedLimiter adds a rate budget shared across processes (internal/ratelimit's DynamoDB
+// token bucket): concurrent Lambda invocations of one account and region then stay under
+// LookupEvents' 2 calls a second together, not each on its own.
+func WithSharedLimiter(l ratelimit.Limiter) Option { return func(f *Factory) { f.shared = l } }
 
 // NewFactory returns a Factory with the defaults above changed by opts.
 func NewFactory(_ context.Context, opts ...Option) *Factory {
@@ -294,15 +301,17 @@ func (f *Factory) build(ctx context.Context, in *core.Integration) (*Source, err
 			slog.String("endpoint", in.Endpoint))
 	}
 	return &Source{
-		api:     client,
-		region:  in.AWSRegion,
-		timeout: timeout,
-		clk:     f.clk,
-		log:     log,
-		retry:   f.retry,
-		limiter: func(region string) *rate.Limiter { return f.limiter(identity, region) },
-		scrub:   scrub,
-		role:    in.RoleARN != "",
+		api:       client,
+		region:    in.AWSRegion,
+		timeout:   timeout,
+		clk:       f.clk,
+		log:       log,
+		retry:     f.retry,
+		limiter:   func(region string) *rate.Limiter { return f.limiter(identity, region) },
+		shared:    f.shared,
+		budgetKey: func(region string) string { return identity + "|" + region },
+		scrub:     scrub,
+		role:      in.RoleARN != "",
 	}, nil
 }
 

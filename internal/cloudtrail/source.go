@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/trailproof/trailproof/internal/ratelimit"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -28,8 +29,12 @@ type Source struct {
 	log     *slog.Logger
 	retry   retryPolicy
 	limiter func(region string) *rate.Limiter
-	scrub   *strings.Replacer
-	role    bool // credentials come from AssumeRole (changes the advice on AccessDenied)
+	// shared, when set, is the rate budget shared with other processes (a DynamoDB token
+	// bucket); budgetKey names the bucket of a region.
+	shared    ratelimit.Limiter
+	budgetKey func(region string) string
+	scrub     *strings.Replacer
+	role      bool // credentials come from AssumeRole (changes the advice on AccessDenied)
 }
 
 var _ core.Source = (*Source)(nil)
@@ -181,13 +186,16 @@ func (s *Source) wait(ctx context.Context, region string) error {
 	if !r.OK() {
 		return fmt.Errorf("rate limiter refuses calls (burst %d)", lim.Burst())
 	}
-	d := r.DelayFrom(s.clk.Now())
-	if d <= 0 {
-		return nil
+	if d := r.DelayFrom(s.clk.Now()); d > 0 {
+		if err := s.clk.Sleep(ctx, d); err != nil {
+			r.CancelAt(s.clk.Now())
+			return err
+		}
 	}
-	if err := s.clk.Sleep(ctx, d); err != nil {
-		r.CancelAt(s.clk.Now())
-		return err
+	if s.shared != nil {
+		// The in-process limiter paces this process; the shared budget keeps every process
+		// (every concurrent Lambda) of the account and region under LookupEvents' limit together.
+		return ratelimit.Wait(ctx, s.shared, s.clk, s.budgetKey(region))
 	}
 	return nil
 }
