@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/trailproof/trailproof/internal/ratelimit"
 	"log/slog"
 	"os"
 	"strconv"
@@ -103,8 +104,16 @@ func FromEnv(ctx context.Context, log *slog.Logger, opts ...workflow.Option) (*w
 	if err != nil {
 		return nil, err
 	}
-	sources := cloudtrail.NewFactory(ctx, cloudtrail.WithBaseConfig(cfg), cloudtrail.WithLogger(log))
-	return workflow.New(store, sources, append([]workflow.Option{workflow.WithLogger(log)}, opts...)...), nil
+	// Concurrent invocations share one LookupEvents budget per account and region through the
+	// table, and share what they read (workflow.WithSharedReads) instead of each re-reading it.
+	budget, err := ratelimit.NewDynamo(client, table, cloudtrail.DefaultCallsPerSecond, cloudtrail.DefaultBurst)
+	if err != nil {
+		return nil, err
+	}
+	sources := cloudtrail.NewFactory(ctx, cloudtrail.WithBaseConfig(cfg), cloudtrail.WithLogger(log),
+		cloudtrail.WithSharedLimiter(budget))
+	base := []workflow.Option{workflow.WithLogger(log), workflow.WithSharedReads()}
+	return workflow.New(store, sources, append(base, opts...)...), nil
 }
 
 // sealerFromEnv returns the AES-GCM sealer of the deployment. Its key is derived (HKDF-SHA256)
