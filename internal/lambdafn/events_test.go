@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/trailproof/trailproof/internal/lambdafn"
 	"github.com/trailproof/trailproof/internal/sfntest"
 	"github.com/trailproof/trailproof/internal/workflow"
@@ -21,6 +23,7 @@ var inputs = map[string]func() any{
 	"correlate": func() any { return new(lambdafn.Payload) },
 	"alerts":    func() any { return new(lambdafn.Payload) },
 	"fail":      func() any { return new(workflow.FailInput) },
+	"api":       func() any { return new(events.APIGatewayV2HTTPRequest) },
 }
 
 // TestEvents decodes every sample event strictly into its function's input type, so a sample
@@ -69,12 +72,16 @@ func TestEvents(t *testing.T) {
 			if err := dec.Decode(in); err != nil {
 				t.Fatalf("%s: %v", rel, err)
 			}
-			var runID string
+			runID := "-"
 			switch v := in.(type) {
 			case *lambdafn.Payload:
 				runID = v.RunID
 				if !slices.Contains([]string{"begin"}, fn) && v.Status == "" {
 					t.Errorf("%s: no status: a %s step follows one that set it", rel, fn)
+				}
+			case *events.APIGatewayV2HTTPRequest:
+				if v.RawPath == "" || v.RequestContext.HTTP.Method == "" {
+					t.Errorf("%s: an API Gateway request needs rawPath and requestContext.http.method", rel)
 				}
 			case *workflow.FailInput:
 				runID = v.RunID
