@@ -85,8 +85,10 @@ type Config struct {
 	// Auth authenticates every request. Required: use BearerToken locally, and behind API
 	// Gateway's IAM authorization an Authenticator that checks the gateway's request context
 	// (internal/api/awsapi).
-	Auth   Authenticator
-	Logger *slog.Logger // request log and errors (default: discard)
+	Auth Authenticator
+	// Challenge is the WWW-Authenticate value of a 401 (default: Bearer realm="trailproof").
+	Challenge string
+	Logger    *slog.Logger // request log and errors (default: discard)
 	// MaxBodyBytes limits request bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// Now dates integrations' createdAt and updatedAt (default time.Now).
@@ -122,6 +124,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Challenge == "" {
+		cfg.Challenge = `Bearer realm="trailproof"`
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
 	routes := []struct {
@@ -168,10 +173,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"route", r.Pattern, "status", rec.status, "bytes", rec.bytes, "durationMs", time.Since(start).Milliseconds())
 	}()
 	if err := h.cfg.Auth(r); err != nil {
-		rec.Header().Set("WWW-Authenticate", `Bearer realm="trailproof"`)
+		rec.Header().Set("WWW-Authenticate", h.cfg.Challenge)
 		e := &core.Error{Code: core.EUNAUTHORIZED, Message: core.ErrorMessage(err)}
 		if core.ErrorCode(err) == core.EINTERNAL {
-			e.Message = "authentication required: send Authorization: Bearer <token>"
+			e.Message = "authentication required"
 		}
 		writeError(rec, e)
 		return

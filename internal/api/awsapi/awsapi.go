@@ -89,6 +89,9 @@ func (s *StepFunctions) ExecutionARN(runID string) string {
 	return strings.Replace(s.stateMachine, ":stateMachine:", ":execution:", 1) + ":" + runID
 }
 
+// Challenge is the WWW-Authenticate value of the API's 401 answers in AWS: sign with SigV4.
+const Challenge = "AWS4-HMAC-SHA256"
+
 // GatewayIAM is the Authenticator behind API Gateway's IAM authorization: it accepts a request
 // whose gateway context names an IAM caller, which the gateway has authenticated and
 // authorized already (see the package doc), and refuses anything else.

@@ -95,7 +95,8 @@ func TestEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	h, err := api.New(api.Config{Store: st, Engine: workflow.New(st, nil), Runs: starter, Tester: connectivity.New(), Auth: awsapi.GatewayIAM()})
+	h, err := api.New(api.Config{Store: st, Engine: workflow.New(st, nil), Runs: starter, Tester: connectivity.New(),
+		Auth: awsapi.GatewayIAM(), Challenge: awsapi.Challenge})
 	if err != nil {
 		t.Fatal(err)
 	}

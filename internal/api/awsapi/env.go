@@ -96,7 +96,7 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*api.Handler, error) {
 		cloudtrail.WithUserAgent("trailproof-api"))
 	eng := workflow.New(store, sources, workflow.WithLogger(log))
 	return api.New(api.Config{
-		Store: store, Engine: eng, Runs: starter, Logger: log, Auth: GatewayIAM(),
+		Store: store, Engine: eng, Runs: starter, Logger: log, Auth: GatewayIAM(), Challenge: Challenge,
 		Tester: connectivity.New(connectivity.WithSources(sources), connectivity.WithLogger(log)),
 	})
 }
