@@ -40,6 +40,11 @@ const (
 	EnvStepFunctionsEndpoint = "STEPFUNCTIONS_ENDPOINT"
 )
 
+// TestStepTimeout bounds each network step of a connectivity test in AWS, so that the whole test
+// (the endpoint check, then one LookupEvents call allowed four times this) answers within API
+// Gateway's 30-second integration timeout.
+const TestStepTimeout = 5 * time.Second
+
 // FromEnv builds the api function's handler, once per cold start: the DynamoDB store of
 // TABLE_NAME with secrets sealed as the other functions seal them, the Step Functions starter of
 // STATE_MACHINE_ARN, the connectivity test on a CloudTrail factory whose rate limiter every
@@ -97,7 +102,8 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*api.Handler, error) {
 	eng := workflow.New(store, sources, workflow.WithLogger(log))
 	return api.New(api.Config{
 		Store: store, Engine: eng, Runs: starter, Logger: log, Auth: GatewayIAM(), Challenge: Challenge,
-		Tester: connectivity.New(connectivity.WithSources(sources), connectivity.WithLogger(log)),
+		Tester: connectivity.New(connectivity.WithSources(sources), connectivity.WithLogger(log),
+			connectivity.WithMaxTimeout(TestStepTimeout)),
 	})
 }
 
