@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/testenv"
 )
 
@@ -29,7 +30,8 @@ func TestRunDemo(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr: %s", code, stderr)
 	}
-	for _, want := range []string{"LOGGED, ALERTED", "Alerts: 6", "correlationQuery", "ec2:GetPasswordData", "sts:GetCallerIdentity", "Matched events: 8", "Suspicious events: 1"} {
+	for _, want := range []string{"LOGGED, ALERTED", "Alerts: 6", "correlationQuery", "ec2:GetPasswordData", "sts:GetCallerIdentity", "Matched events: 8", "Suspicious events: 1",
+		core.SensorUUID("210987654321", "us-west-2") + "  210987654321 us-west-2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -51,6 +51,13 @@ func printTable(w io.Writer, r *core.Run) error {
 	}
 	fmt.Fprintf(&b, "  (%d queries, %d LookupEvents calls, %d throttled)\n", r.Queries, r.APICalls, r.Throttled)
 	fmt.Fprintf(&b, "Window     %s .. %s\n", r.Window.From.Format(time.RFC3339), r.Window.To.Format(time.RFC3339))
+	for i, sn := range r.Sensors {
+		label := "Sensors   "
+		if i > 0 {
+			label = "          "
+		}
+		fmt.Fprintf(&b, "%s %s  %s %s (%s, %s)\n", label, sn.UUID, sn.AccountID, sn.Region, sn.Vendor, sn.Product)
+	}
 	if len(r.Expected) > 0 {
 		var parts []string
 		for _, e := range r.Expected {

@@ -59,7 +59,9 @@ type Run struct {
 	Suspicious    []Event         `json:"suspicious"`
 	Expected      []ExpectedCount `json:"expected"`
 	Warnings      []string        `json:"warnings"`
-	Error         string          `json:"error,omitempty"`
+	// Sensors are the accounts and regions whose events the run read (discoverNetworkDevices).
+	Sensors []Sensor `json:"sensors,omitempty"`
+	Error   string   `json:"error,omitempty"`
 
 	// Progress is the workflow's bookkeeping: what has been read and settled.
 	Progress Progress `json:"progress"`

@@ -108,3 +108,14 @@ type SharedReadStore interface {
 	// or absent is not an error and changes nothing.
 	ReleaseLease(ctx context.Context, name, holder string) error
 }
+
+// SensorStore keeps the sensors (network devices) each integration has seen: with
+// discoverNetworkDevices, every account and region whose events a run read. Both stores
+// implement it; the API lists them.
+type SensorStore interface {
+	// PutSensors records sensors of an integration: a new one is added, a known one keeps its
+	// FirstSeen and takes the later LastSeen.
+	PutSensors(ctx context.Context, integrationID string, sensors []Sensor) error
+	// ListSensors returns an integration's sensors ordered by UUID (none: an empty list).
+	ListSensors(ctx context.Context, integrationID string) ([]Sensor, error)
+}

@@ -1,9 +1,11 @@
 package workflow_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +122,41 @@ func TestAlertsStepSchedule(t *testing.T) {
 	// 15 minutes of queries every 30 s; alerts every 2 minutes.
 	if r.Status != core.StatusCompleted || fetches < 25 || alerts < 6 || alerts > 9 {
 		t.Errorf("status %s, %d fetches and %d alerts steps", r.Status, fetches, alerts)
+	}
+}
+
+// TestSensors: with discoverNetworkDevices, the accounts and regions the run read become the
+// integration's sensors, with their stable UUIDs; without it, none are recorded and events carry
+// no product information.
+func TestSensors(t *testing.T) {
+	for _, discover := range []bool{true, false} {
+		s := newStack(t, demoCorpus(t), demoStart)
+		settings := `{"name":"t","awsRegion":"us-west-2","accessKeyId":"AKIATESTTESTTEST0001","secretAccessKey":"s-secret","discoverNetworkDevices":` +
+			map[bool]string{true: "true", false: "false"}[discover] + `}`
+		s.integration(t, settings)
+		r := s.run(t, &core.Action{JobID: "j", ActionID: "a", StartTime: demoStart, Actor: core.Actor{UserAgentToken: "stratus-red-team_3f2a9c1e"}})
+		got, err := s.store.ListSensors(context.Background(), "it")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uuids []string
+		for _, sn := range got {
+			uuids = append(uuids, sn.UUID)
+			if sn.Vendor != core.SensorVendor || sn.Product != core.SensorProduct || sn.FirstSeen.IsZero() {
+				t.Errorf("sensor %+v", sn)
+			}
+		}
+		var want []string
+		if discover {
+			// The demo corpus: one account, in us-west-2 and us-east-1 (its STS call).
+			want = []string{core.SensorUUID("210987654321", "us-west-2"), core.SensorUUID("210987654321", "us-east-1")}
+			slices.Sort(want)
+		}
+		if diff := cmp.Diff(want, uuids); diff != "" {
+			t.Errorf("discover=%v: sensors (-want +got):\n%s", discover, diff)
+		}
+		if len(r.Events) == 0 || (r.Events[0].Product != "") != discover || (r.Events[0].SensorUUID != "") != discover {
+			t.Errorf("discover=%v: event product %q sensor %q", discover, r.Events[0].Product, r.Events[0].SensorUUID)
+		}
 	}
 }

@@ -353,6 +353,11 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	r.Progress.AllExpectedMatched = res.AllExpectedMatched()
 	r.Events, r.Logged, r.Truncated, r.WeakMatch = res.Events, res.Logged, res.Truncated, res.WeakMatch
 	r.Expected = res.Expected
+	if integ.DiscoverNetworkDevices {
+		if err := e.recordSensors(ctx, r, cor.Sensors(raws)); err != nil {
+			return in, classify(fmt.Errorf("correlate run %s: %w", r.RunID, err))
+		}
+	}
 	if integ.SaveSuspiciousEvents {
 		r.Suspicious = res.Suspicious
 	}
@@ -484,6 +489,27 @@ func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integr
 	r.Truncated = r.Truncated || res.Truncated
 	r.Progress.AlertWarnings = append(r.Progress.AlertWarnings, res.Warnings...)
 	r.Progress.NextAlertsAt = now.Add(integ.CorrelationQueryIntervalD())
+	return nil
+}
+
+// recordSensors keeps the sensors the run has seen and adds those new to the run to the
+// integration's sensors (when the store keeps them), so the API can list every account and region
+// the integration has seen.
+func (e *Engine) recordSensors(ctx context.Context, r *core.Run, seen []core.Sensor) error {
+	var fresh []core.Sensor
+	for _, sn := range seen {
+		if !slices.ContainsFunc(r.Sensors, func(k core.Sensor) bool { return k.UUID == sn.UUID }) {
+			fresh = append(fresh, sn)
+		}
+	}
+	r.Sensors = seen
+	ss, ok := e.store.(core.SensorStore)
+	if !ok || len(fresh) == 0 {
+		return nil
+	}
+	if err := ss.PutSensors(ctx, r.IntegrationID, fresh); err != nil {
+		return fmt.Errorf("record sensors: %w", err)
+	}
 	return nil
 }
 

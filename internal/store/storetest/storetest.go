@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("RawEventErrors", func(t *testing.T) { testRawEventErrors(t, open(t, newStore)) })
 	t.Run("RepeatedStep", func(t *testing.T) { testRepeatedStep(t, open(t, newStore)) })
 	t.Run("SharedReads", func(t *testing.T) { runShared(t, newStore) })
+	t.Run("Sensors", func(t *testing.T) { testSensors(t, open(t, newStore)) })
 }
 
 func open(t *testing.T, newStore NewStore) core.Store {
