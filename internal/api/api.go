@@ -11,6 +11,7 @@
 //	PUT    /v1/integrations/{id}          replace (secrets kept, see below)      200
 //	DELETE /v1/integrations/{id}          delete (409 while a run is active)     204
 //	POST   /v1/integrations/{id}/test     connectivity test                      200
+//	GET    /v1/integrations/{id}/sensors  the accounts and regions its runs read 200
 //	POST   /v1/integrations/{id}/runs     start a run of an action               202
 //	GET    /v1/runs/{id}                  the run result, events paged           200
 //	GET    /v1/runs/{id}/events           one list of the run (events, alerts, suspicious), paged
@@ -139,6 +140,7 @@ func New(cfg Config) (*Handler, error) {
 		{"PUT /v1/integrations/{id}", h.putIntegration},
 		{"DELETE /v1/integrations/{id}", h.deleteIntegration},
 		{"POST /v1/integrations/{id}/test", h.testIntegration},
+		{"GET /v1/integrations/{id}/sensors", h.listSensors},
 		{"POST /v1/integrations/{id}/runs", h.startRun},
 		{"GET /v1/runs/{id}", h.getRun},
 		{"GET /v1/runs/{id}/events", h.runEvents},

@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 			ops[strings.Fields(k)[0]] = true
 		}
 		for _, op := range []string{"createIntegration", "listIntegrations", "getIntegration", "updateIntegration",
-			"deleteIntegration", "testIntegration", "startRun", "getRun", "getRunEvents", "cancelRun"} {
+			"deleteIntegration", "testIntegration", "listSensors", "startRun", "getRun", "getRunEvents", "cancelRun"} {
 			if !ops[op] {
 				fmt.Fprintf(os.Stderr, "no response of %s was validated against the spec\n", op)
 				code = 1
@@ -325,6 +325,18 @@ func TestIntegrations(t *testing.T) {
 		t.Errorf("keys left after switching to a role")
 	}
 	e.must(404, e.do("PUT", "/v1/integrations/nope", msiSettings("", e.emu.URL)))
+
+	// Sensors: what runs recorded for the integration.
+	t0 := time.Date(2024, 7, 30, 21, 31, 5, 0, time.UTC)
+	if err := e.store.PutSensors(context.Background(), "prod", []core.Sensor{core.NewSensor("123456789012", "us-east-1", t0)}); err != nil {
+		t.Fatal(err)
+	}
+	var sensors api.SensorList
+	e.must(200, e.do("GET", "/v1/integrations/prod/sensors", nil)).json(t, &sensors)
+	if len(sensors.Sensors) != 1 || sensors.Sensors[0].UUID != core.SensorUUID("123456789012", "us-east-1") {
+		t.Errorf("sensors: %+v", sensors)
+	}
+	e.must(404, e.do("GET", "/v1/integrations/nope/sensors", nil))
 	e.must(204, e.do("DELETE", "/v1/integrations/prod", nil))
 	e.must(404, e.do("GET", "/v1/integrations/prod", nil))
 	e.must(404, e.do("DELETE", "/v1/integrations/prod", nil))

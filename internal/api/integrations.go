@@ -143,6 +143,37 @@ func (h *Handler) testIntegration(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// SensorList is the answer of GET /v1/integrations/{id}/sensors.
+type SensorList struct {
+	IntegrationID string        `json:"integrationId"`
+	Sensors       []core.Sensor `json:"sensors"`
+}
+
+// listSensors answers the network devices the integration's runs have seen (one per account and
+// region, with discoverNetworkDevices), for the Director's device inventory.
+func (h *Handler) listSensors(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "the integration")
+	if err != nil {
+		return err
+	}
+	if _, err := h.cfg.Store.GetIntegration(r.Context(), id); err != nil {
+		return err
+	}
+	ss, ok := h.cfg.Store.(core.SensorStore)
+	if !ok {
+		return core.Errorf(core.EINTERNAL, "this store keeps no sensors")
+	}
+	list, err := ss.ListSensors(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []core.Sensor{}
+	}
+	writeJSON(w, http.StatusOK, SensorList{IntegrationID: id, Sensors: list})
+	return nil
+}
+
 // secretFields names the secrets of in as the settings document does.
 func secretFields(in *core.Integration) map[string]core.Secret {
 	return map[string]core.Secret{

@@ -130,6 +130,23 @@ func (b boundStore) UpdateIntegration(ctx context.Context, in *core.Integration)
 	return b.Store.UpdateIntegration(WithIntegrationID(ctx, in.ID), in)
 }
 
+// PutSensors and ListSensors pass through to the store when it keeps sensors.
+func (b boundStore) PutSensors(ctx context.Context, integrationID string, sensors []core.Sensor) error {
+	ss, ok := b.Store.(core.SensorStore)
+	if !ok {
+		return errors.New("the store keeps no sensors")
+	}
+	return ss.PutSensors(ctx, integrationID, sensors)
+}
+
+func (b boundStore) ListSensors(ctx context.Context, integrationID string) ([]core.Sensor, error) {
+	ss, ok := b.Store.(core.SensorStore)
+	if !ok {
+		return nil, errors.New("the store keeps no sensors")
+	}
+	return ss.ListSensors(ctx, integrationID)
+}
+
 func (b boundStore) GetIntegration(ctx context.Context, id string) (*core.Integration, error) {
 	return b.Store.GetIntegration(WithIntegrationID(ctx, id), id)
 }

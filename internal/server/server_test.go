@@ -147,6 +147,11 @@ func TestFlow(t *testing.T) {
 			}
 		}
 		t.Logf("completed in %d queries, %d LookupEvents calls (%d throttled), %s", run.Queries, run.APICalls, run.Throttled, run.CompletedAt.Sub(run.StartedAt))
+		var sensors api.SensorList
+		c.must(200, c.do("GET", "/v1/integrations/main/sensors", nil), &sensors)
+		if len(sensors.Sensors) == 0 || len(run.Sensors) == 0 {
+			t.Errorf("no sensor recorded for the account and region read (integration %d, run %d)", len(sensors.Sensors), len(run.Sensors))
+		}
 	})
 
 	t.Run("cancel", func(t *testing.T) {
