@@ -10,7 +10,7 @@
 #   test-sfn            the Step Functions and template tests (needs `npm ci`)
 #   deploy              sam build && sam deploy (samconfig.toml; --guided the first time)
 
-SAM_FUNCTIONS := begin fetch correlate alerts fail
+SAM_FUNCTIONS := begin fetch correlate alerts fail api
 SAM_GOFLAGS   := -tags lambda.norpc -trimpath -ldflags='-s -w'
 CFN_LINT      ?= cfn-lint
 SAM           ?= sam
@@ -29,6 +29,7 @@ $(eval $(call sam_build_target,FetchFunction,fetch))
 $(eval $(call sam_build_target,CorrelateFunction,correlate))
 $(eval $(call sam_build_target,AlertsFunction,alerts))
 $(eval $(call sam_build_target,FailFunction,fail))
+$(eval $(call sam_build_target,ApiFunction,api))
 
 # invoke-<fn>: the function's bootstrap for this machine under the Runtime Interface Emulator.
 # The function reads TABLE_NAME, DYNAMODB_ENDPOINT and SEAL_KEY_FILE from the environment.

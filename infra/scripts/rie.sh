@@ -45,12 +45,13 @@ invoke() {
 	[[ -x "$bootstrap" ]] || { log "no executable bootstrap at $bootstrap"; exit 2; }
 	[[ -f "$event" ]] || { log "no event file $event"; exit 2; }
 	install
-	local rie api_port=$((port + 1000)) pid
+	local rie api_port=$((port + 1000))
 	rie="$(rie_path)"
 	"$rie" --runtime-interface-emulator-address "127.0.0.1:$port" \
 		--runtime-api-address "127.0.0.1:$api_port" "$bootstrap" >&2 &
-	pid=$!
-	trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
+	# A global, not a local: the EXIT trap runs after invoke has returned.
+	RIE_PID=$!
+	trap 'kill "$RIE_PID" 2>/dev/null || true; wait "$RIE_PID" 2>/dev/null || true' EXIT
 	for _ in $(seq 1 100); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
 		sleep 0.05

@@ -148,7 +148,7 @@ func TestTemplateWiring(t *testing.T) {
 
 // newerProperties are function properties SAM has and goformation v7.14.9 does not know yet (it
 // refuses unknown fields); cfn-lint checks them instead.
-var newerProperties = []string{"LoggingConfig"}
+var newerProperties = []string{"LoggingConfig", "EnableIamAuthorizer"}
 
 // withoutNewerProperties returns the template with newerProperties removed from every function
 // and from Globals, so goformation can read the rest.
