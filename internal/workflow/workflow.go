@@ -375,7 +375,9 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	deadline := Deadline(integ, r)
 	gaps := false
 	for _, c := range r.Progress.Cursors {
-		gaps = gaps || !c.GapTo.IsZero()
+		// Only the fetch step reads management events; an Insights gap is the alerts step's to
+		// close, on its own schedule, and must not make the query loop spin.
+		gaps = gaps || (c.Category == core.CategoryManagement && !c.GapTo.IsZero())
 	}
 	switch {
 	case res.AllExpectedMatched() && quiet:

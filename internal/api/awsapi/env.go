@@ -1,6 +1,9 @@
 package awsapi
 
 import (
+	// The Correlation Query is validated when settings are saved: internal/alerts installs the check.
+	_ "github.com/trailproof/trailproof/internal/alerts"
+
 	"context"
 	"errors"
 	"fmt"
