@@ -5,11 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -234,19 +233,5 @@ func credentialScope(auth string) (key, region, service string) {
 // sharedData returns the path of shared/data/cloudtrail/rel beside the repository, or skips.
 func sharedData(t *testing.T, rel string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data", "cloudtrail", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("shared test data shared/data/cloudtrail/%s not found beside the repository; skipping", rel)
-		}
-		dir = parent
-	}
+	return testenv.SharedData(t, rel)
 }

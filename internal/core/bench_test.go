@@ -3,7 +3,6 @@ package core_test
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,29 +10,13 @@ import (
 
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/corpus"
+	"github.com/trailproof/trailproof/internal/testenv"
 )
-
-// sharedData finds ../shared/data/cloudtrail beside the repository root.
-func sharedData(tb testing.TB) string {
-	tb.Helper()
-	dir, _ := os.Getwd()
-	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
-		p := filepath.Join(filepath.Dir(d), "shared", "data", "cloudtrail")
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-			break
-		}
-	}
-	tb.Skip("real CloudTrail records not found: ../shared/data/cloudtrail beside the repository root")
-	return ""
-}
 
 // benchCorpus builds n raw events from the real Stratus and TrailDiscover records: copies with
 // fresh IDs spread over an hour around one detonation, so a tenth of a percent match its token.
 func benchCorpus(b *testing.B, n int) ([]core.RawEvent, *core.Action) {
-	data := sharedData(b)
+	data := testenv.SharedData(b)
 	recs, err := corpus.Load(filepath.Join(data, "stratus-red-team", "docs", "detonation-logs"),
 		filepath.Join(data, "traildiscover", "docs", "logExamples"))
 	if err != nil {

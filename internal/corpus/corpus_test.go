@@ -5,7 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
-	"os"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,21 +20,7 @@ import (
 // sharedData finds ../shared/data/cloudtrail beside the repository, walking up from the package.
 func sharedData(t testing.TB, sub string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data", "cloudtrail")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return filepath.Join(p, sub)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/data/cloudtrail not found beside the repository; real-record tests skipped")
-		}
-		dir = parent
-	}
+	return testenv.SharedData(t, sub)
 }
 
 func mustTime(s string) time.Time {

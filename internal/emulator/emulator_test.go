@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -31,21 +30,7 @@ import (
 // sharedData finds ../shared/data/cloudtrail beside the repository, walking up from the package.
 func sharedData(t testing.TB, sub string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "data", "cloudtrail")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return filepath.Join(p, sub)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/data/cloudtrail not found beside the repository; real-record tests skipped")
-		}
-		dir = parent
-	}
+	return testenv.SharedData(t, sub)
 }
 
 func load(t testing.TB, paths ...string) []core.RawEvent {
