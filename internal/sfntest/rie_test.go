@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -41,7 +42,7 @@ func rieBinary(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("aws-lambda-rie is not installed: run infra/scripts/rie.sh install")
+	testenv.Skip(t, "aws-lambda-rie is not installed: run infra/scripts/rie.sh install")
 	return ""
 }
 
@@ -150,7 +151,7 @@ func TestBootstraps(t *testing.T) {
 	endpoint := os.Getenv(EnvDynamoDBEndpoint)
 	if endpoint == "" {
 		writeFigures(t, root, fig)
-		t.Skip("DYNAMODB_ENDPOINT is not set: start DynamoDB Local (infra/scripts/dynamodb-local.sh start) to run the functions under the emulator")
+		testenv.Skip(t, "DYNAMODB_ENDPOINT is not set: start DynamoDB Local (infra/scripts/dynamodb-local.sh start) to run the functions under the emulator")
 	}
 	env := seedForEvents(t, endpoint)
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,10 +107,10 @@ func NewRunner(t testing.TB, server *LambdaServer, substitutions map[string]stri
 		t.Fatal(err)
 	}
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed: the Step Functions tests need Node.js 20 or later")
+		testenv.Skip(t, "node is not installed: the Step Functions tests need Node.js 20 or later")
 	}
 	if _, err := os.Stat(filepath.Join(root, "node_modules", "aws-local-stepfunctions", "package.json")); err != nil {
-		t.Skip("node_modules/aws-local-stepfunctions is absent: run `npm ci` at the repository root to run the Step Functions tests")
+		testenv.Skip(t, "node_modules/aws-local-stepfunctions is absent: run `npm ci` at the repository root to run the Step Functions tests")
 	}
 	return &Runner{Root: root, Server: server, Substitutions: substitutions}
 }
