@@ -3,7 +3,8 @@
 # record decoded into a map) in the same run, and the ratio of their records per second.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=$(go test -run '^$' -bench 'BenchmarkCorrelate' -benchtime "${BENCHTIME:-5x}" -benchmem ./internal/core/ | tee /dev/stderr)
+out=$(go test -run '^$' -bench 'BenchmarkCorrelate' -benchtime "${BENCHTIME:-5x}" -benchmem ./internal/core/ )
+echo "$out" >&2
 echo "$out" | awk '
   /BenchmarkCorrelate\/trailproof/ { for (i=1;i<=NF;i++) if ($(i+1)=="records/s") tp=$i }
   /BenchmarkCorrelate\/naive/      { for (i=1;i<=NF;i++) if ($(i+1)=="records/s") nv=$i }
@@ -11,7 +12,8 @@ echo "$out" | awk '
         else { print "bench: no result (are ../shared/data/cloudtrail records present?)" > "/dev/stderr"; exit 1 } }'
 
 # apiCalls: trailproof's incremental polling against the guide's sliding window, same corpus.
-out=$(go test -run '^$' -bench 'BenchmarkPollingSchemes' -benchtime 1x ./internal/workflow/ | tee /dev/stderr)
+out=$(go test -run '^$' -bench 'BenchmarkPollingSchemes' -benchtime 1x ./internal/workflow/ )
+echo "$out" >&2
 echo "$out" | awk '/BenchmarkPollingSchemes/ {
   for (i=1;i<=NF;i++) m[$(i+1)]=$i
   printf("{\"benchmark\":\"polling\",\"window\":\"5m\",\"queryInterval\":\"30s\",\"deliveryDelay\":\"5m\",\"guideCallsPerRun\":%s,\"guideRecall\":%s,\"trailproofCallsPerRun\":%s,\"trailproofRecall\":%s,\"trailproofWithExpectedCallsPerRun\":%s,\"trailproofWithExpectedRecall\":%s}\n",

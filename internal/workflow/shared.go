@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -297,8 +298,11 @@ func (e *Engine) registerNeed(ctx context.Context, r *core.Run, integ *core.Inte
 		if err == nil {
 			return l, nil
 		}
-		if core.ErrorCode(err) != core.ECONFLICT || attempt >= 20 {
+		if core.ErrorCode(err) != core.ECONFLICT || attempt >= ledgerAttempts {
 			return nil, fmt.Errorf("run %s: register its read: %w", r.RunID, err)
+		}
+		if err := e.ledgerBackoff(ctx, attempt); err != nil {
+			return nil, err
 		}
 	}
 }
@@ -337,6 +341,17 @@ func (e *Engine) readMissing(ctx context.Context, src core.Source, r *core.Run, 
 			return l, nil // the holder read it
 		}
 	}
+}
+
+// ledgerAttempts bounds the versioned writes of one ledger update.
+const ledgerAttempts = 50
+
+// ledgerBackoff spreads writers that lost a versioned ledger write: with dozens of runs of one
+// integration starting together, retrying at once only makes them collide again (and a step
+// that gives up is retried seconds later by the state machine).
+func (e *Engine) ledgerBackoff(ctx context.Context, attempt int) error {
+	ceiling := time.Duration(min(attempt+1, 10)) * 5 * time.Millisecond
+	return e.clock.Sleep(ctx, time.Duration(rand.Int64N(int64(ceiling))+1))
 }
 
 // toRead is what a reader reads: what its own run needs and what every other active run of the
@@ -424,8 +439,11 @@ func (e *Engine) readSpan(ctx context.Context, src core.Source, r *core.Run, int
 				"calls", res.Calls, "events", len(res.Events), "truncated", res.Truncated)
 			return l, nil
 		}
-		if core.ErrorCode(err) != core.ECONFLICT || attempt >= 20 {
+		if core.ErrorCode(err) != core.ECONFLICT || attempt >= ledgerAttempts {
 			return nil, fmt.Errorf("run %s: record read: %w", r.RunID, err)
+		}
+		if err := e.ledgerBackoff(ctx, attempt); err != nil {
+			return nil, err
 		}
 	}
 }
