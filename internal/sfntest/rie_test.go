@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,6 +207,34 @@ func TestBootstraps(t *testing.T) {
 		fig.RatioMax[st.fn+"Cold"] = fig.ColdMS[st.fn] / fig.ColdMS["minimal"]
 		t.Logf("%-9s %6.1f MB (%.1fx minimal)  cold start %6.1f ms (%.1fx minimal)", st.fn,
 			float64(size)/1e6, fig.RatioMax[st.fn+"Size"], fig.ColdMS[st.fn], fig.RatioMax[st.fn+"Cold"])
+	}
+	// The API function: the HTTP API's payload (list integrations) answers 200 with the demo
+	// integration, its secret redacted.
+	{
+		bin, size := buildBootstrap(t, root, "./functions/api")
+		fig.Sizes["api"] = size
+		event, err := os.ReadFile(filepath.Join(root, "events", "api", "main.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		apiEnv := append(slices.Clone(env.main), "STATE_MACHINE_ARN=arn:aws:states:us-east-1:123456789012:stateMachine:trailproof-correlation")
+		answer, fnErr, cold := invokeCold(t, rie, bin, apiEnv, event)
+		fig.ColdMS["api"] = ms(medianCold(t, cold, func() time.Duration {
+			_, _, d := invokeCold(t, rie, bin, apiEnv, event)
+			return d
+		}))
+		var resp struct {
+			StatusCode int    `json:"statusCode"`
+			Body       string `json:"body"`
+		}
+		if fnErr != "" || json.Unmarshal(answer, &resp) != nil || resp.StatusCode != 200 ||
+			!strings.Contains(resp.Body, `"demo"`) || strings.Contains(resp.Body, "demo-secret-not-a-real-key") {
+			t.Errorf("api answered %s (function error %q): want 200 listing the demo integration, secret redacted", answer, fnErr)
+		}
+		fig.RatioMax["apiSize"] = float64(size) / float64(fig.Sizes["minimal"])
+		fig.RatioMax["apiCold"] = fig.ColdMS["api"] / fig.ColdMS["minimal"]
+		t.Logf("%-9s %6.1f MB (%.1fx minimal)  cold start %6.1f ms (%.1fx minimal)", "api",
+			float64(size)/1e6, fig.RatioMax["apiSize"], fig.ColdMS["api"], fig.RatioMax["apiCold"])
 	}
 	t.Logf("minimal   %6.1f MB                cold start %6.1f ms", float64(fig.Sizes["minimal"])/1e6, fig.ColdMS["minimal"])
 	writeFigures(t, root, fig)
