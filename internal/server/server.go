@@ -132,13 +132,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Tester == nil {
 		cfg.Tester = connectivity.New(connectivity.WithSources(cfg.Sources), connectivity.WithClock(cfg.Clock), connectivity.WithLogger(log))
 	}
-	// The Factory's limiter is the account's rate budget for every run of the process. Runs read
-	// on their own here: with shared reads on, 50 concurrent runs on a real clock spent their
-	// time waiting on stream leases (10-12 of 50 done in 90 s, against 50 of 50 in 58 s without);
-	// see issue 6. The Correlation Query is compiled with CEL, and importing internal/alerts
-	// also makes ParseIntegration validate it when settings are saved.
+	// Runs of one integration share their CloudTrail reads, and the Factory's limiter is the
+	// account's rate budget for every run of the process. The Correlation Query is compiled with
+	// CEL; importing internal/alerts also makes ParseIntegration validate it when settings are saved.
 	engOpts := []workflow.Option{workflow.WithClock(cfg.Clock), workflow.WithLogger(log),
-		workflow.WithAlertCompiler(alerts.Compiler())}
+		workflow.WithAlertCompiler(alerts.Compiler()), workflow.WithSharedReads()}
 	if cfg.StepRetries > 0 {
 		engOpts = append(engOpts, workflow.WithStepRetries(cfg.StepRetries))
 	}

@@ -359,11 +359,25 @@ func (e *Engine) ledgerBackoff(ctx context.Context, attempt int) error {
 // (one query over a short fresh stretch costs less than a second query).
 func toRead(l *core.Ledger, self string, own []span, now time.Time, interval, settle time.Duration) []span {
 	segs := slices.Clone(own)
+	near := func(x span) bool {
+		for _, o := range own {
+			if x.from.Sub(o.to) < interval && o.from.Sub(x.to) < interval {
+				return true
+			}
+		}
+		return false
+	}
 	for _, n := range l.Needs {
 		if n.Run == self || n.Until.Before(now) {
 			continue
 		}
-		segs = append(segs, missing(l, n.From, minTime(n.To, now), now.Add(-interval), settle, false)...)
+		// Only what joins the reader's own read: a span elsewhere in time costs calls of its own,
+		// and a reader that took every run's far spans would hold the lease for all of them.
+		for _, x := range missing(l, n.From, minTime(n.To, now), now.Add(-interval), settle, false) {
+			if near(x) {
+				segs = append(segs, x)
+			}
+		}
 	}
 	slices.SortFunc(segs, func(a, b span) int { return a.from.Compare(b.from) })
 	var out []span
