@@ -3,6 +3,7 @@ package sfntest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/trailproof/trailproof/internal/alerts"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -105,7 +106,8 @@ func NewFixture(t testing.TB, opts FixtureOptions) *Fixture {
 
 // Engine returns an engine over the fixture's store, sources and clock.
 func (f *Fixture) Engine(opts ...workflow.Option) *workflow.Engine {
-	return workflow.New(f.Store, f.Sources, append([]workflow.Option{workflow.WithClock(f.Clock)}, opts...)...)
+	base := []workflow.Option{workflow.WithClock(f.Clock), workflow.WithAlertCompiler(alerts.Compiler())}
+	return workflow.New(f.Store, f.Sources, append(base, opts...)...)
 }
 
 // Run returns the stored run.

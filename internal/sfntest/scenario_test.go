@@ -172,6 +172,13 @@ func TestScenarios(t *testing.T) {
 			if diff := cmp.Diff(tt.wantFunction, fnErrs); diff != "" {
 				t.Errorf("function errors (-want +got):\n%s", diff)
 			}
+			// The demo integration's Correlation Query alerts on the failed GetPasswordData calls:
+			// through the real ASL, as in the local workflow, the completed run is alerted.
+			if r.Status == core.StatusCompleted {
+				if !r.Alerted || len(r.Alerts) == 0 || r.Alerts[0].RaisedBy != core.AlertSourceQuery {
+					t.Errorf("completed run alerted %v with %d alerts (warnings %v), want Correlation Query alerts", r.Alerted, len(r.Alerts), r.Warnings)
+				}
+			}
 			if tt.wantEarly {
 				for _, e := range r.Expected {
 					if e.Count == 0 {
