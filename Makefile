@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/trailproof
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build run test test-go lint bench bench-scale clean setup stack-up stack-down tools
+.PHONY: all build run test test-go lint bench bench-scale clean setup stack-up stack-down
 
 all: build
 
@@ -44,6 +44,14 @@ bench:
 ## bench-scale: N = 1, 10, 50 concurrent runs with shared reads vs the guide's sliding window (JSON lines)
 bench-scale:
 	bash infra/scripts/bench-scale.sh
+
+## stack-up / stack-down: DynamoDB Local (and the emulator make invoke-<fn> starts) for local work
+stack-up:
+	bash infra/scripts/dynamodb-local.sh start
+
+stack-down:
+	-bash infra/scripts/dynamodb-local.sh stop
+	-@if [ -f .stack/emulator.pid ]; then kill $$(cat .stack/emulator.pid) 2>/dev/null; rm -f .stack/emulator.pid; fi
 
 clean:
 	rm -rf bin .aws-sam coverage.out

@@ -31,14 +31,14 @@ $(eval $(call sam_build_target,AlertsFunction,alerts))
 $(eval $(call sam_build_target,FailFunction,fail))
 $(eval $(call sam_build_target,ApiFunction,api))
 
-# invoke-<fn>: the function's bootstrap for this machine under the Runtime Interface Emulator.
-# The function reads TABLE_NAME, DYNAMODB_ENDPOINT and SEAL_KEY_FILE from the environment.
+# invoke-<fn>: the function's bootstrap for this machine under the Runtime Interface Emulator with
+# events/<fn>/$(EVENT).json. Without TABLE_NAME in the environment it prepares a local stack first
+# (DynamoDB Local, a CloudTrail emulator of the demo corpus, the demo integration and run); see
+# infra/scripts/invoke-local.sh.
 define sam_invoke_target
 .PHONY: invoke-$(1)
 invoke-$(1):
-	@mkdir -p $$(RIE_DIR)/$(1)
-	CGO_ENABLED=0 go build $$(SAM_GOFLAGS) -o $$(RIE_DIR)/$(1)/bootstrap ./functions/$(1)
-	infra/scripts/rie.sh invoke $$(RIE_DIR)/$(1)/bootstrap events/$(1)/$$(EVENT).json $$(RIE_PORT)
+	RIE_PORT=$$(RIE_PORT) bash infra/scripts/invoke-local.sh $(1) $$(EVENT)
 endef
 $(foreach fn,$(SAM_FUNCTIONS),$(eval $(call sam_invoke_target,$(fn))))
 
