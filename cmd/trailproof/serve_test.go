@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -77,30 +77,12 @@ func TestCmdTest(t *testing.T) {
 	}
 }
 
-// lockedBuffer is written by the command and read by the test at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestCmdServe(t *testing.T) {
 	t.Setenv(envToken, "")
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut lockedBuffer
+	var out, errOut testenv.Buffer
 	done := make(chan error, 1)
 	go func() { done <- cmdServe(ctx, []string{"--addr", "127.0.0.1:0", "--data", dir}, &out, &errOut) }()
 	var url string

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -89,24 +90,6 @@ func (s *starter) Cancel(_ context.Context, id string) error {
 	return nil
 }
 
-// syncBuffer collects log lines from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	t       *testing.T
 	url     string
@@ -114,13 +97,13 @@ type env struct {
 	store   *bolt.Store
 	dbPath  string
 	starter *starter
-	logs    *syncBuffer
+	logs    *testenv.Buffer
 	emu     *httptest.Server
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dbPath := filepath.Join(t.TempDir(), "trailproof.db")
 	st, err := bolt.Open(dbPath)

@@ -144,24 +144,6 @@ func startEmulator(t testing.TB, evs []core.RawEvent) (*emulator.Emulator, strin
 	return em, srv.URL
 }
 
-// logBuffer collects the server's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // client talks to a server with its token and validates every answer against the spec.
 type client struct {
 	t     testing.TB

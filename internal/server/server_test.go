@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ func TestFlow(t *testing.T) {
 	_, emuURL := startEmulator(t, retime(t, tq.records, now.Add(-20*time.Second)))
 
 	dir := t.TempDir()
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	srv, c := startServer(t, dir, logs)
 	serverUp := true
 	defer func() {
@@ -239,7 +240,7 @@ func TestLoad(t *testing.T) {
 		all = append(all, retime(t, tq.records, slots[i])...)
 	}
 	em, emuURL := startEmulator(t, all)
-	srv, c := startServer(t, t.TempDir(), &logBuffer{})
+	srv, c := startServer(t, t.TempDir(), &testenv.Buffer{})
 	defer shutdown(t, srv)
 	s := settings("load", emuURL)
 	s["queryTime"] = 2

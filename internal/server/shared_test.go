@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestSharedReads(t *testing.T) {
 	for _, n := range []int{1, 5} {
 		anchor := time.Now().UTC().Add(-50 * time.Second).Truncate(time.Second)
 		em, url := startEmulator(t, retime(t, tq.records, anchor))
-		srv, c := startServer(t, t.TempDir(), &logBuffer{})
+		srv, c := startServer(t, t.TempDir(), &testenv.Buffer{})
 		c.must(201, c.do("POST", "/v1/integrations", settings("shared", url)), nil)
 		var wg sync.WaitGroup
 		for i := range n {

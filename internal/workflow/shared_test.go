@@ -63,15 +63,7 @@ func newSharedStack(t *testing.T, st core.Store, clk clock.Clock, events []core.
 
 func (s *sharedStack) integration(t *testing.T, settings string) *core.Integration {
 	t.Helper()
-	in, err := core.ParseIntegration([]byte(settings))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in.ID, in.Endpoint = "it", s.url
-	if err := s.store.CreateIntegration(context.Background(), in); err != nil {
-		t.Fatal(err)
-	}
-	return in
+	return storeIntegration(t, s.store, s.url, settings)
 }
 
 func openBolt(t *testing.T) core.Store {

@@ -67,12 +67,18 @@ func newStack(t testing.TB, events []core.RawEvent, start time.Time, emuOpts ...
 // integration stores an integration pointed at the stack's emulator.
 func (s *stack) integration(t testing.TB, settings string) *core.Integration {
 	t.Helper()
+	return storeIntegration(t, s.store, s.url, settings)
+}
+
+// storeIntegration parses settings and stores them as integration "it" reading endpoint.
+func storeIntegration(t testing.TB, st core.Store, endpoint, settings string) *core.Integration {
+	t.Helper()
 	in, err := core.ParseIntegration([]byte(settings))
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.ID, in.Endpoint = "it", s.url
-	if err := s.store.CreateIntegration(context.Background(), in); err != nil {
+	in.ID, in.Endpoint = "it", endpoint
+	if err := st.CreateIntegration(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
 	return in
