@@ -24,7 +24,10 @@
 // Secrets are write-only. Responses carry "********" where a secret is set (core.Secret marshals
 // so). On PUT a secret given as "********", or left out while the credential it belongs to is
 // unchanged (the same accessKeyId for secretAccessKey and sessionToken, the same roleArn for
-// externalId), keeps the stored value, so a Director can send back what it read.
+// externalId), keeps the stored value, so a Director can send back what it read. A kept secret
+// follows its destination: a PUT that keeps one while changing type, awsRegion, roleArn,
+// externalId, endpoint, proxy or verifySsl is refused (400 naming the field), since the caller
+// would otherwise choose where the owner's secret is sent (core.ParseIntegrationUpdate).
 //
 // Paging: GET /v1/runs/{id} and GET /v1/runs/{id}/events take ?limit= (1 to 1000, default 100)
 // and either ?cursor= (the page.nextCursor of the previous page, opaque) or ?offset= (a count of

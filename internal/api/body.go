@@ -130,26 +130,6 @@ func removeMember(doc []byte, ms []member, i int) []byte {
 	return append(out, doc[to:]...)
 }
 
-// replaceValue returns doc with member i's value replaced by value (JSON).
-func replaceValue(doc []byte, m member, value []byte) []byte {
-	out := append([]byte{}, doc[:m.valueStart]...)
-	out = append(out, value...)
-	return append(out, doc[m.valueEnd:]...)
-}
-
-// addMember returns doc with "key": value added at the end of the object.
-func addMember(doc []byte, ms []member, closing int, key string, value []byte) []byte {
-	k, _ := json.Marshal(key)
-	var ins []byte
-	if len(ms) > 0 {
-		ins = append(ins, ',')
-	}
-	ins = append(append(append(ins, k...), ':'), value...)
-	out := append([]byte{}, doc[:closing]...)
-	out = append(out, ins...)
-	return append(out, doc[closing:]...)
-}
-
 // stringValue decodes a member's value as a string; ok is false for anything else.
 func stringValue(m member) (string, bool) {
 	var s string

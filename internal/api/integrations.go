@@ -1,11 +1,6 @@
 package api
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -85,7 +80,7 @@ func (h *Handler) putIntegration(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	in, err := parseKeepingSecrets(body, stored)
+	in, err := core.ParseIntegrationUpdate(body, stored)
 	if err != nil {
 		return err
 	}
@@ -179,97 +174,4 @@ func secretFields(in *core.Integration) map[string]core.Secret {
 	return map[string]core.Secret{
 		"secretAccessKey": in.SecretAccessKey, "sessionToken": in.SessionToken, "externalId": in.ExternalID,
 	}
-}
-
-// parseKeepingSecrets parses the settings of a PUT. A secret sent as the redaction marker, or
-// left out while the credential it belongs to is unchanged, keeps the stored value: the
-// document is parsed with a one-time placeholder in its place (so that every check of
-// ParseIntegration runs as for a complete document), which is then swapped for the stored
-// secret.
-func parseKeepingSecrets(doc []byte, stored *core.Integration) (*core.Integration, error) {
-	doc = bytes.TrimPrefix(doc, []byte{0xEF, 0xBB, 0xBF})
-	ms, closing, ok := topMembers(doc)
-	if !ok {
-		return core.ParseIntegration(doc) // reports the syntax error with line and column
-	}
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	placeholder := "keep-stored-" + hex.EncodeToString(b[:])
-	phJSON, _ := json.Marshal(placeholder)
-
-	str := func(key string) (string, bool) {
-		if i, ok := findMember(ms, key); ok {
-			return stringValue(ms[i])
-		}
-		return "", false
-	}
-	keyID, _ := str("accessKeyId")
-	roleARN, _ := str("roleArn")
-	secretOmittedOrKept := func() bool {
-		i, ok := findMember(ms, "secretAccessKey")
-		if !ok {
-			return true
-		}
-		s, isStr := stringValue(ms[i])
-		return isStr && s == core.Redacted
-	}()
-	rules := []struct {
-		field     string
-		stored    core.Secret
-		keepIfOut bool // an omitted value keeps the stored one
-	}{
-		{"secretAccessKey", stored.SecretAccessKey, keyID != "" && keyID == stored.AccessKeyID},
-		{"sessionToken", stored.SessionToken, keyID != "" && keyID == stored.AccessKeyID && secretOmittedOrKept},
-		{"externalId", stored.ExternalID, roleARN != "" && roleARN == stored.RoleARN},
-	}
-	kept := map[string]core.Secret{}
-	out := doc
-	// Replace markers from the last member backwards, so earlier offsets stay right.
-	for i := len(ms) - 1; i >= 0; i-- {
-		for _, rule := range rules {
-			if ms[i].key != rule.field {
-				continue
-			}
-			if s, ok := stringValue(ms[i]); ok && s == core.Redacted {
-				if !rule.stored.IsSet() {
-					return nil, core.FieldError(rule.field, "holds the redaction marker %s but no secret is stored to keep: send the value", core.Redacted)
-				}
-				if !rule.keepIfOut {
-					return nil, core.FieldError(rule.field, "holds the redaction marker %s, but the stored secret belongs to another %s: send the value that goes with the new one",
-						core.Redacted, map[bool]string{true: "roleArn", false: "accessKeyId"}[rule.field == "externalId"])
-				}
-				out = replaceValue(out, ms[i], phJSON)
-				kept[rule.field] = rule.stored
-			}
-		}
-	}
-	if len(kept) > 0 {
-		// Offsets moved; find the members again for the additions below.
-		if ms, closing, ok = topMembers(out); !ok {
-			return nil, fmt.Errorf("rewrite settings: not an object after replacing markers")
-		}
-	}
-	for _, rule := range rules {
-		if _, present := findMember(ms, rule.field); present || !rule.keepIfOut || !rule.stored.IsSet() {
-			continue
-		}
-		out = addMember(out, ms, closing, rule.field, phJSON)
-		kept[rule.field] = rule.stored
-		if ms, closing, ok = topMembers(out); !ok {
-			return nil, fmt.Errorf("rewrite settings: not an object after adding %s", rule.field)
-		}
-	}
-	in, err := core.ParseIntegration(out)
-	if err != nil {
-		return nil, err
-	}
-	for field, p := range map[string]*core.Secret{"secretAccessKey": &in.SecretAccessKey, "sessionToken": &in.SessionToken, "externalId": &in.ExternalID} {
-		if p.Reveal() == placeholder {
-			*p = kept[field]
-		}
-	}
-	if err := core.ValidateIntegration(in); err != nil {
-		return nil, err
-	}
-	return in, nil
 }

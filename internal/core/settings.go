@@ -212,7 +212,11 @@ func defaultIntegration(typ string) *Integration {
 // the resolved integration. Any problem is an EINVALID *Error naming the field (dotted for nested
 // fields, e.g. fieldMap.hosts[1]); nothing is returned alongside an error. Error messages never
 // contain the value of a credential.
-func ParseIntegration(data []byte) (*Integration, error) {
+func ParseIntegration(data []byte) (*Integration, error) { return parseIntegration(data, nil) }
+
+// parseIntegration is ParseIntegration with a hook that sees the decoded members before the
+// checks run: the update path (ParseIntegrationUpdate) puts kept secrets back there.
+func parseIntegration(data []byte, keep func(in *Integration, members []member) error) (*Integration, error) {
 	data = bytes.TrimPrefix(data, utf8BOM)
 	members, err := scanDocument(data, "", "the integration settings")
 	if err != nil {
@@ -251,6 +255,11 @@ func ParseIntegration(data []byte) (*Integration, error) {
 		}
 	}
 	in.FieldMap = userFieldMap
+	if keep != nil {
+		if err := keep(in, members); err != nil {
+			return nil, err
+		}
+	}
 
 	errs := checkIntegration(in, regionField)
 	if len(errs) > 0 {
