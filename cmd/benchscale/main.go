@@ -43,6 +43,7 @@ import (
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/corpus"
 	"github.com/trailproof/trailproof/internal/emulator"
+	"github.com/trailproof/trailproof/internal/netguard"
 	"github.com/trailproof/trailproof/internal/store/bolt"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
@@ -277,7 +278,9 @@ func newWorld(events []core.RawEvent, delivery time.Duration, start time.Time) (
 	if w.srv, err = emulator.Serve(w.emu, ""); err != nil {
 		return nil, err
 	}
-	w.f = cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(w.clk), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)))
+	// The benchmark's own emulator is the one endpoint it allows.
+	w.f = cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(w.clk), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)),
+		cloudtrail.WithPolicy(netguard.MustNew([]string{w.srv.URL()}, nil)))
 	return w, nil
 }
 

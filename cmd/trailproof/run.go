@@ -33,6 +33,7 @@ type runFlags struct {
 	regionFilter          bool
 	data                  string
 	verbose               bool
+	allow                 allowFlags
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -49,6 +50,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.format, "format", "table", "output: table or json")
 	fs.StringVar(&f.data, "data", "", "keep the run in this `dir` (default: a temporary one)")
 	fs.BoolVar(&f.verbose, "v", false, "log every step (JSON on stderr)")
+	f.allow.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitBadInput
 	}
@@ -93,6 +95,10 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 	if err != nil {
 		return nil, err
 	}
+	policy, err := f.allow.policy()
+	if err != nil {
+		return nil, err
+	}
 	logger := slog.New(slog.DiscardHandler)
 	if f.verbose {
 		logger = slog.New(slog.NewJSONHandler(stderr, nil))
@@ -112,6 +118,10 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 		}
 		defer emu.Close()
 		integ.Endpoint = emu.URL
+		// The in-process emulator is this command's own endpoint: allowed without a flag.
+		if policy, err = policy.With(emu.URL); err != nil {
+			return nil, err
+		}
 		if integ.AccessKeyID == "" && integ.RoleARN == "" {
 			// The emulator takes any key when none is configured; the SDK still needs one to sign.
 			integ.AccessKeyID, integ.SecretAccessKey = "AKIALOCALEMULATOR000", "local-emulator-any-secret"
@@ -141,7 +151,7 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 	if err := putIntegration(ctx, st, integ); err != nil {
 		return nil, err
 	}
-	srcOpts := []cloudtrail.Option{cloudtrail.WithClock(clk), cloudtrail.WithLogger(logger),
+	srcOpts := []cloudtrail.Option{cloudtrail.WithClock(clk), cloudtrail.WithLogger(logger), cloudtrail.WithPolicy(policy),
 		cloudtrail.WithUserAgent("trailproof/" + version + " run/" + action.ActionID)}
 	sources := cloudtrail.NewFactory(ctx, srcOpts...)
 	eng := workflow.New(st, sources, workflow.WithClock(clk), workflow.WithLogger(logger),

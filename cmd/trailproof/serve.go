@@ -41,8 +41,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addr := fs.String("addr", server.DefaultAddr, "listen `address`; beyond loopback only with "+envToken+" set")
 	data := fs.String("data", defaultDataDir(), "data `dir`: the store, its seal key and the token file")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (JSON logs on stderr)")
+	var allow allowFlags
+	allow.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageError("%v", err)
+	}
+	policy, err := allow.policy()
+	if err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("serve takes no arguments, got %q", fs.Args())
@@ -52,7 +58,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError("--log-level must be debug, info, warn or error, not %q", *logLevel)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := server.Start(ctx, server.Config{Addr: *addr, DataDir: *data, Token: os.Getenv(envToken), Logger: log})
+	srv, err := server.Start(ctx, server.Config{Addr: *addr, DataDir: *data, Token: os.Getenv(envToken), Logger: log, Policy: policy})
 	if err != nil {
 		return err
 	}
@@ -87,6 +93,8 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	file := fs.String("integration", "", "integration settings `file` (JSON, MSI or Legacy form)")
 	format := fs.String("format", "table", "output: table or json")
+	var allow allowFlags
+	allow.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitBadInput
 	}
@@ -102,7 +110,11 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return report(stderr, err)
 	}
-	rep := connectivity.New().Test(ctx, in)
+	policy, err := allow.policy()
+	if err != nil {
+		return report(stderr, err)
+	}
+	rep := connectivity.New(connectivity.WithPolicy(policy)).Test(ctx, in)
 	if ctx.Err() != nil {
 		return report(stderr, ctx.Err())
 	}

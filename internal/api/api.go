@@ -53,6 +53,7 @@ import (
 
 	"github.com/trailproof/trailproof/internal/connectivity"
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/netguard"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
 
@@ -86,6 +87,10 @@ type Config struct {
 	Engine *workflow.Engine // creates and cancels runs in Store
 	Runs   RunStarter
 	Tester Tester
+	// Policy is where an integration's credentials may be sent; settings it refuses are not
+	// saved (400 naming endpoint, proxy or verifySsl). Nil allows AWS CloudTrail hosts only. Give
+	// the run's source factory and the Tester the same policy: they enforce it when connecting.
+	Policy *netguard.Policy
 	// Auth authenticates every request. Required: use BearerToken locally, and behind API
 	// Gateway's IAM authorization an Authenticator that checks the gateway's request context
 	// (internal/api/awsapi).

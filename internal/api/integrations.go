@@ -27,6 +27,9 @@ func (h *Handler) createIntegration(w http.ResponseWriter, r *http.Request) erro
 			return core.FieldError(field, "holds the redaction marker %s, not a secret: send the real value", core.Redacted)
 		}
 	}
+	if err := h.cfg.Policy.CheckIntegration(in); err != nil {
+		return err
+	}
 	if in.ID == "" {
 		in.ID = uuid.NewString()
 	}
@@ -82,6 +85,9 @@ func (h *Handler) putIntegration(w http.ResponseWriter, r *http.Request) error {
 	}
 	in, err := core.ParseIntegrationUpdate(body, stored)
 	if err != nil {
+		return err
+	}
+	if err := h.cfg.Policy.CheckIntegration(in); err != nil {
 		return err
 	}
 	if in.ID != "" && in.ID != id {

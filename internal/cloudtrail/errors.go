@@ -14,6 +14,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+
+	"github.com/trailproof/trailproof/internal/netguard"
 )
 
 // The four error types below are what Lookup returns when CloudTrail cannot be read. They are
@@ -126,6 +128,11 @@ var transientCodes = map[string]bool{
 // classify decides how err is handled and names it: the AWS error code when there is one, else a
 // name for the network fault. detail is the cause in words (not yet scrubbed of secrets).
 func classify(err error) (k kind, code, detail string) {
+	var refused *netguard.RefusedError
+	if errors.As(err, &refused) {
+		// The guard refused the address: the same call would be refused again.
+		return kindRequest, refused.Code(), refused.Error()
+	}
 	status := 0
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
@@ -222,6 +229,10 @@ func advice(k kind, code string, role bool) string {
 		if code == "TLSVerificationFailed" {
 			return "the server's TLS certificate could not be verified; check the endpoint and proxy, " +
 				"or set verifySsl to false only for an endpoint you trust"
+		}
+		if code == (&netguard.RefusedError{}).Code() {
+			return "the endpoint or proxy resolves to an internal address; if that is intended, the operator allows the host with --allow-endpoint or --allow-proxy (" +
+				netguard.EnvAllowEndpoints + ", " + netguard.EnvAllowProxies + ")"
 		}
 		if code == "InvalidNextToken" {
 			return "CloudTrail rejected the pagination token; run the query again"

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
-	"github.com/trailproof/trailproof/internal/ratelimit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,6 +28,8 @@ import (
 
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/netguard"
+	"github.com/trailproof/trailproof/internal/ratelimit"
 )
 
 // Defaults of a Factory.
@@ -51,7 +52,7 @@ const (
 // use; make one per process and reuse it across runs.
 type Factory struct {
 	clk         clock.Clock
-	httpClient  aws.HTTPClient
+	policy      *netguard.Policy
 	log         *slog.Logger
 	userAgent   string
 	retry       retryPolicy
@@ -82,10 +83,10 @@ type Option func(*Factory)
 // With a clock.Virtual nothing really sleeps.
 func WithClock(c clock.Clock) Option { return func(f *Factory) { f.clk = c } }
 
-// WithHTTPClient replaces the HTTP client the Factory would build per integration. The
-// integration's proxy, verifySsl and timeout settings are then that client's business (the
-// per-call context deadline from timeout still applies).
-func WithHTTPClient(c aws.HTTPClient) Option { return func(f *Factory) { f.httpClient = c } }
+// WithPolicy sets where credentials may be sent (default: AWS CloudTrail hosts only). The
+// Factory refuses an integration whose endpoint, proxy or verifySsl the policy does not allow,
+// and every connection it makes (CloudTrail, STS) goes through the policy's guarded dialer.
+func WithPolicy(p *netguard.Policy) Option { return func(f *Factory) { f.policy = p } }
 
 // WithLogger sets where retries, warnings and lookups are logged (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(f *Factory) { f.log = l } }
@@ -235,21 +236,18 @@ func (f *Factory) build(ctx context.Context, in *core.Integration) (*Source, err
 	if (in.AccessKeyID == "") != !in.SecretAccessKey.IsSet() {
 		return nil, core.FieldError("secretAccessKey", "accessKeyId and secretAccessKey go together: give both or neither")
 	}
-
-	httpClient := f.httpClient
-	if httpClient == nil {
-		c, err := f.buildHTTPClient(in, timeout)
-		if err != nil {
-			return nil, err
-		}
-		httpClient = c
+	if err := f.policy.CheckIntegration(in); err != nil {
+		return nil, err
+	}
+	httpClient, err := f.buildHTTPClient(in, timeout)
+	if err != nil {
+		return nil, err
 	}
 
 	var cfg aws.Config
 	if f.baseCfg != nil {
 		cfg = f.baseCfg.Copy()
 	} else {
-		var err error
 		cfg, err = config.LoadDefaultConfig(ctx, config.WithRegion(in.AWSRegion))
 		if err != nil {
 			return nil, fmt.Errorf("load AWS configuration for integration %s: %s", nameOf(in), scrub.Replace(err.Error()))
@@ -315,6 +313,9 @@ func (f *Factory) build(ctx context.Context, in *core.Integration) (*Source, err
 	}, nil
 }
 
+// buildHTTPClient makes the client of one integration's CloudTrail and STS calls: its proxy (or
+// the environment's), its TLS verification, and the policy's guarded dialer. It follows no
+// redirect: a signed request and its session token go to the endpoint they were made for only.
 func (f *Factory) buildHTTPClient(in *core.Integration, timeout time.Duration) (aws.HTTPClient, error) {
 	var proxy *url.URL
 	if in.Proxy != "" {
@@ -325,9 +326,9 @@ func (f *Factory) buildHTTPClient(in *core.Integration, timeout time.Duration) (
 		}
 		proxy = u
 	}
-	return awshttp.NewBuildableClient().
-		WithTimeout(timeout).
+	transport := awshttp.NewBuildableClient().
 		WithTransportOptions(func(t *http.Transport) {
+			t.DialContext = f.policy.Dialer(timeout).DialContext
 			if proxy != nil {
 				t.Proxy = http.ProxyURL(proxy)
 			}
@@ -335,9 +336,11 @@ func (f *Factory) buildHTTPClient(in *core.Integration, timeout time.Duration) (
 				if t.TLSClientConfig == nil {
 					t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 				}
-				t.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // the integration asked for it (verifySsl=false)
+				t.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // the integration asked for it (verifySsl=false), and the policy allowed it
 			}
-		}), nil
+		}).GetTransport()
+	return &http.Client{Transport: transport, Timeout: timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }
 
 // limiter returns the one limiter of (identity, region), creating it on first use.

@@ -31,6 +31,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ import (
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/netguard"
 )
 
 // Check names, in the order they run.
@@ -95,6 +97,7 @@ func (r *Report) Failed() *Check {
 // Tester runs the checks. It is safe for concurrent use.
 type Tester struct {
 	sources    core.SourceFactory
+	policy     *netguard.Policy
 	resolver   *net.Resolver
 	clk        clock.Clock
 	maxTimeout time.Duration
@@ -108,6 +111,11 @@ type Option func(*Tester)
 // use, so that the test's call counts against the same rate limiter. Default: a cloudtrail
 // Factory that tries a throttled or failed call twice.
 func WithSources(f core.SourceFactory) Option { return func(t *Tester) { t.sources = f } }
+
+// WithPolicy sets where credentials may be sent (default: AWS CloudTrail hosts only): the
+// endpoint check refuses what the policy refuses, and dials through its guard. Give the factory
+// of WithSources the same policy.
+func WithPolicy(p *netguard.Policy) Option { return func(t *Tester) { t.policy = p } }
 
 // WithResolver sets the DNS resolver of the endpoint check (default net.DefaultResolver).
 func WithResolver(r *net.Resolver) Option { return func(t *Tester) { t.resolver = r } }
@@ -130,7 +138,7 @@ func New(opts ...Option) *Tester {
 		o(t)
 	}
 	if t.sources == nil {
-		t.sources = cloudtrail.NewFactory(context.Background(),
+		t.sources = cloudtrail.NewFactory(context.Background(), cloudtrail.WithPolicy(t.policy),
 			cloudtrail.WithRetry(2, 500*time.Millisecond, 2*time.Second), cloudtrail.WithLogger(t.log))
 	}
 	return t
@@ -161,7 +169,7 @@ func (t *Tester) Test(ctx context.Context, in *core.Integration) Report {
 		start := time.Now()
 		c := s.run(ctx, in, st)
 		c.Name, c.DurationMS = s.name, time.Since(start).Milliseconds()
-		c.Message, c.Remedy = st.scrub.Replace(c.Message), st.scrub.Replace(c.Remedy)
+		c.Message, c.Remedy, c.Code = st.scrub.Replace(c.Message), st.scrub.Replace(c.Remedy), safeCode(in, c.Code)
 		if c.Status == "" {
 			c.Status = StatusOK
 		}
@@ -236,6 +244,11 @@ func (t *Tester) checkEndpoint(ctx context.Context, in *core.Integration, st *st
 		return failed("BadEndpoint", core.ErrorMessage(err), "fix the endpoint setting, or leave it out to use AWS's CloudTrail endpoint of the region")
 	}
 	st.endpoint = target
+	if err := t.policy.CheckIntegration(in); err != nil {
+		field := core.ErrorField(err)
+		return failed("NotAllowed", fmt.Sprintf("policy: the %s setting is not allowed: %s", field, core.ErrorMessage(err)),
+			"send the credentials only to AWS's CloudTrail endpoint (leave endpoint and proxy out, verifySsl true), or ask the operator to allow the host")
+	}
 	host, port := target.Hostname(), target.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[target.Scheme]
@@ -266,9 +279,14 @@ func (t *Tester) checkEndpoint(ctx context.Context, in *core.Integration, st *st
 				dnsRemedy(in, proxy != nil))
 		}
 	}
-	// TCP
-	d := net.Dialer{}
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(dialHost, dialPort))
+	// TCP, through the guard: an internal address is refused unless the operator allowed the host.
+	conn, err := t.policy.Dialer(t.timeout(in)).DialContext(ctx, "tcp", net.JoinHostPort(dialHost, dialPort))
+	var refused *netguard.RefusedError
+	if errors.As(err, &refused) {
+		return failed(refused.Code(), fmt.Sprintf("address: %s of %s resolves to a %s address, which trailproof does not connect to", dialHost, what, refused.Class),
+			fmt.Sprintf("if %s is meant to be reached, the operator allows it with --allow-endpoint or --allow-proxy %s (%s, %s)",
+				dialHost, net.JoinHostPort(dialHost, dialPort), netguard.EnvAllowEndpoints, netguard.EnvAllowProxies))
+	}
 	if err != nil {
 		return failed("ConnectionFailed", fmt.Sprintf("TCP: cannot connect to %s at %s (%s)", what, net.JoinHostPort(dialHost, dialPort), netReason(err)),
 			"check that the host and port are right and that a firewall or security group lets this host connect out to it"+
@@ -339,7 +357,7 @@ func connectTunnel(conn net.Conn, hostport string) *Check {
 		if resp.StatusCode == http.StatusProxyAuthRequired {
 			remedy = "the proxy requires authentication, which trailproof does not send; allow this host without it"
 		}
-		c := failed("ProxyRefused", fmt.Sprintf("proxy: CONNECT %s was refused: %s", hostport, resp.Status), remedy)
+		c := failed("ProxyRefused", fmt.Sprintf("proxy: CONNECT %s was refused: HTTP %d %s", hostport, resp.StatusCode, http.StatusText(resp.StatusCode)), remedy)
 		return &c
 	}
 	return nil
@@ -447,7 +465,7 @@ func (t *Tester) checkCredentials(ctx context.Context, in *core.Integration, st 
 	}
 	var ae *cloudtrail.AuthError
 	if errors.As(err, &ae) {
-		code, msg := ae.Code, apiMessage(err)
+		code, msg := ae.Code, apiMessage(in, err)
 		switch {
 		case slices.Contains(unknownKeyCodes, code):
 			return failed(code, fmt.Sprintf("AWS does not recognise %s: %s", who, joinCode(code, msg)),
@@ -481,16 +499,16 @@ func callFailure(err error, in *core.Integration) Check {
 		return failed(te.Code, "CloudTrail throttled the test call, so the credentials could not be checked",
 			"another client is using this account's LookupEvents budget (2 calls a second); try the test again in a minute")
 	case errors.As(err, &tr):
-		return failed(tr.Code, "the test call to CloudTrail failed before the credentials could be checked: "+apiMessage(err),
+		return failed(tr.Code, "the test call to CloudTrail failed before the credentials could be checked: "+apiMessage(in, err),
 			"this usually passes; try again, and check the network, proxy and timeout settings if it persists")
 	case errors.As(err, &re):
-		return failed(re.Code, "CloudTrail rejected the test call: "+apiMessage(err),
+		return failed(re.Code, "CloudTrail rejected the test call: "+apiMessage(in, err),
 			"check the endpoint setting: it must be a CloudTrail endpoint")
 	}
 	if code := core.ErrorCode(err); code != core.EINTERNAL {
 		return failed("InvalidSettings", core.ErrorMessage(err), "fix the setting named in the message")
 	}
-	return failed("Unexpected", "the test call failed: "+err.Error(), "check the endpoint, proxy and credentials; try again")
+	return failed("Unexpected", "the test call failed: "+apiMessage(in, err), "check the endpoint, proxy and credentials; try again")
 }
 
 func (t *Tester) checkPermission(ctx context.Context, in *core.Integration, st *state) Check {
@@ -498,7 +516,7 @@ func (t *Tester) checkPermission(ctx context.Context, in *core.Integration, st *
 	if errors.As(st.err, &ae) {
 		switch {
 		case strings.HasPrefix(ae.Code, "AccessDenied"):
-			return failed(ae.Code, "the credentials may not call cloudtrail:LookupEvents: "+joinCode(ae.Code, apiMessage(st.err)),
+			return failed(ae.Code, "the credentials may not call cloudtrail:LookupEvents: "+joinCode(ae.Code, apiMessage(in, st.err)),
 				`grant cloudtrail:LookupEvents to the IAM user or role of this integration, e.g. the policy statement {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"} (LookupEvents takes no resource-level permission); check that no SCP or permissions boundary denies it`)
 		case ae.Code == "OptInRequired" || ae.Code == "RegionDisabledException":
 			return failed(ae.Code, fmt.Sprintf("the region %s is not enabled for this account", in.AWSRegion),
@@ -562,13 +580,32 @@ func apiError(err error) (code, msg string) {
 	return "AssumeRoleFailed", netReason(err)
 }
 
-// apiMessage is AWS's own message for err, without the SDK's wrapping.
-func apiMessage(err error) string {
+// notRepeated stands for the text of an answer that did not come from AWS's own endpoint: a
+// connectivity test must not read other servers' pages back to its caller.
+const notRepeated = "the answer's text is not shown: the endpoint is not AWS's own"
+
+// apiMessage is AWS's own message for err, without the SDK's wrapping; an endpoint other than
+// AWS's gets no text repeated.
+func apiMessage(in *core.Integration, err error) string {
+	if !netguard.IsAWSEndpoint(in.Endpoint) {
+		return notRepeated
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) && ae.ErrorMessage() != "" {
 		return ae.ErrorMessage()
 	}
 	return err.Error()
+}
+
+// codePattern is what an error code looks like; from an endpoint other than AWS's anything else
+// is replaced, so that a code cannot carry a page's text either.
+var codePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._-]{0,63}$`)
+
+func safeCode(in *core.Integration, code string) string {
+	if code == "" || netguard.IsAWSEndpoint(in.Endpoint) || codePattern.MatchString(code) {
+		return code
+	}
+	return "UnrecognizedError"
 }
 
 func joinCode(code, msg string) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/trailproof/trailproof/internal/cloudtrail"
+	"github.com/trailproof/trailproof/internal/netguard"
 	"github.com/trailproof/trailproof/internal/store/dynamo"
 	"github.com/trailproof/trailproof/internal/store/seal"
 	"github.com/trailproof/trailproof/internal/workflow"
@@ -110,8 +111,12 @@ func FromEnv(ctx context.Context, log *slog.Logger, opts ...workflow.Option) (*w
 	if err != nil {
 		return nil, err
 	}
+	policy, err := netguard.FromEnv(os.Getenv, nil, nil)
+	if err != nil {
+		return nil, err
+	}
 	sources := cloudtrail.NewFactory(ctx, cloudtrail.WithBaseConfig(cfg), cloudtrail.WithLogger(log),
-		cloudtrail.WithSharedLimiter(budget))
+		cloudtrail.WithSharedLimiter(budget), cloudtrail.WithPolicy(policy))
 	base := []workflow.Option{workflow.WithLogger(log), workflow.WithSharedReads()}
 	return workflow.New(store, sources, append(base, opts...)...), nil
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/connectivity"
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/netguard"
 	"github.com/trailproof/trailproof/internal/store/bolt"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
@@ -65,6 +66,9 @@ type Config struct {
 	Logger *slog.Logger // default: discard
 	// Clock drives the runs (default real time).
 	Clock clock.Clock
+	// Policy is where credentials may be sent (default: AWS CloudTrail hosts only); the operator's
+	// --allow-endpoint and --allow-proxy. It applies to saved settings, runs and tests alike.
+	Policy *netguard.Policy
 	// Sources reads CloudTrail (default: a cloudtrail.Factory on Clock, shared by every run and
 	// the connectivity test, so that all of them stay under LookupEvents' rate together).
 	Sources core.SourceFactory
@@ -126,11 +130,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if cfg.Sources == nil {
-		cfg.Sources = cloudtrail.NewFactory(ctx, cloudtrail.WithClock(cfg.Clock), cloudtrail.WithLogger(log),
+		cfg.Sources = cloudtrail.NewFactory(ctx, cloudtrail.WithClock(cfg.Clock), cloudtrail.WithLogger(log), cloudtrail.WithPolicy(cfg.Policy),
 			cloudtrail.WithUserAgent("trailproof-serve"), cloudtrail.WithRateLimit(DefaultCallsPerSecond, 1))
 	}
 	if cfg.Tester == nil {
-		cfg.Tester = connectivity.New(connectivity.WithSources(cfg.Sources), connectivity.WithClock(cfg.Clock), connectivity.WithLogger(log))
+		cfg.Tester = connectivity.New(connectivity.WithSources(cfg.Sources), connectivity.WithPolicy(cfg.Policy),
+			connectivity.WithClock(cfg.Clock), connectivity.WithLogger(log))
 	}
 	// Runs of one integration share their CloudTrail reads, and the Factory's limiter is the
 	// account's rate budget for every run of the process. The Correlation Query is compiled with
@@ -142,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	eng := workflow.New(st, cfg.Sources, engOpts...)
 	runner := NewRunner(eng, st, log)
-	h, err := api.New(api.Config{Store: st, Engine: eng, Runs: runner, Tester: cfg.Tester,
+	h, err := api.New(api.Config{Store: st, Engine: eng, Runs: runner, Tester: cfg.Tester, Policy: cfg.Policy,
 		Auth: api.BearerToken(token), Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Clock.Now})
 	if err != nil {
 		return fail(err)

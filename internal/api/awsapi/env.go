@@ -25,6 +25,7 @@ import (
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/kmsseal"
 	"github.com/trailproof/trailproof/internal/lambdafn"
+	"github.com/trailproof/trailproof/internal/netguard"
 	"github.com/trailproof/trailproof/internal/store/dynamo"
 	"github.com/trailproof/trailproof/internal/store/seal"
 	"github.com/trailproof/trailproof/internal/workflow"
@@ -100,12 +101,16 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*api.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	policy, err := netguard.FromEnv(os.Getenv, nil, nil)
+	if err != nil {
+		return nil, err
+	}
 	sources := cloudtrail.NewFactory(ctx, cloudtrail.WithBaseConfig(cfg), cloudtrail.WithLogger(log),
-		cloudtrail.WithUserAgent("trailproof-api"))
+		cloudtrail.WithUserAgent("trailproof-api"), cloudtrail.WithPolicy(policy))
 	eng := workflow.New(store, sources, workflow.WithLogger(log))
 	return api.New(api.Config{
-		Store: store, Engine: eng, Runs: starter, Logger: log, Auth: GatewayIAM(), Challenge: Challenge,
-		Tester: connectivity.New(connectivity.WithSources(sources), connectivity.WithLogger(log),
+		Store: store, Engine: eng, Runs: starter, Logger: log, Auth: GatewayIAM(), Challenge: Challenge, Policy: policy,
+		Tester: connectivity.New(connectivity.WithSources(sources), connectivity.WithLogger(log), connectivity.WithPolicy(policy),
 			connectivity.WithMaxTimeout(TestStepTimeout)),
 	})
 }
