@@ -450,7 +450,7 @@ func TestDefaultCredentialChain(t *testing.T) {
 			if !tc.keys {
 				in.AccessKeyID, in.SecretAccessKey = "", ""
 			}
-			f := NewFactory(context.Background(), WithClock(clock.NewVirtual(t0)))
+			f := NewFactory(context.Background(), WithClock(clock.NewVirtual(t0)), WithPolicy(testPolicy))
 			src := mustSource(t, f, in)
 			if _, err := src.Lookup(context.Background(), core.Query{}); err != nil {
 				t.Fatalf("Lookup: %v", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/netguard"
 )
 
 // Test credentials: long enough to be scrubbed, distinctive enough to grep for.
@@ -179,6 +180,10 @@ func integration(endpoint string) *core.Integration {
 	}
 }
 
+// testPolicy allows the tests' own servers, which listen on loopback, as endpoints and proxies,
+// and the made-up endpoint the proxy tests reach only through their proxy.
+var testPolicy = netguard.MustNew([]string{"127.0.0.1", "cloudtrail.example.invalid"}, []string{"127.0.0.1"})
+
 // testFactory is a Factory on a virtual clock with hermetic AWS configuration and a fast retry
 // policy; opts come last and win.
 func testFactory(clk clock.Clock, opts ...Option) *Factory {
@@ -187,6 +192,7 @@ func testFactory(clk clock.Clock, opts ...Option) *Factory {
 		WithBaseConfig(aws.Config{}),
 		WithRetry(5, 10*time.Second, 40*time.Second),
 		WithLogger(slog.New(slog.DiscardHandler)),
+		WithPolicy(testPolicy),
 	}
 	return NewFactory(context.Background(), append(base, opts...)...)
 }
