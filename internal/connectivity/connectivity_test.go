@@ -3,6 +3,7 @@ package connectivity_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,10 +13,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/connectivity"
 	"github.com/trailproof/trailproof/internal/connectivity/conntest"
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/emulator"
+	"github.com/trailproof/trailproof/internal/netguard"
 )
 
 const (
@@ -88,38 +91,61 @@ func TestChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// An internal page that answers like an AWS error: its text must never reach the report.
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"__type":"ValidationException","message":"`+internalPageText+`"}`)
+	}))
+	defer page.Close()
+
 	allOK := []string{"ok", "ok", "ok", "ok", "ok"}
+	endpointFailed := []string{"ok", "failed", "skipped", "skipped", "skipped"}
 	tests := []struct {
 		name   string
 		change func(in *core.Integration)
 		want   want
+		strict bool // test with the default policy (AWS only) instead of the test's allow-list
 	}{
-		{"all pass", nil, want{allOK, "", "ec2:GetPasswordData"}},
-		{"no event yet is ok", func(in *core.Integration) { in.Endpoint = empty.URL }, want{allOK, "", "read no event"}},
+		{"all pass", nil, want{allOK, "", "ec2:GetPasswordData"}, false},
+		{"no event yet is ok", func(in *core.Integration) { in.Endpoint = empty.URL }, want{allOK, "", "read no event"}, false},
 		{"unsupported region", func(in *core.Integration) { in.AWSRegion = "mars-north-1" },
-			want{[]string{"failed", "skipped", "skipped", "skipped", "skipped"}, "UnsupportedRegion", "not supported"}},
+			want{[]string{"failed", "skipped", "skipped", "skipped", "skipped"}, "UnsupportedRegion", "not supported"}, false},
 		{"DNS name does not resolve", func(in *core.Integration) { in.Endpoint = "https://cloudtrail.trailproof.invalid" },
-			want{[]string{"ok", "failed", "skipped", "skipped", "skipped"}, "DNSFailure", "cannot be resolved"}},
+			want{[]string{"ok", "failed", "skipped", "skipped", "skipped"}, "DNSFailure", "cannot be resolved"}, false},
 		{"port closed", func(in *core.Integration) { in.Endpoint = "http://" + closed },
-			want{[]string{"ok", "failed", "skipped", "skipped", "skipped"}, "ConnectionFailed", "TCP: cannot connect"}},
+			want{[]string{"ok", "failed", "skipped", "skipped", "skipped"}, "ConnectionFailed", "TCP: cannot connect"}, false},
 		{"self-signed certificate under verifySsl", func(in *core.Integration) { in.Endpoint = tlsSrv.URL },
-			want{[]string{"ok", "failed", "skipped", "skipped", "skipped"}, "TLSVerificationFailed", "could not be verified"}},
+			want{[]string{"ok", "failed", "skipped", "skipped", "skipped"}, "TLSVerificationFailed", "could not be verified"}, false},
 		{"self-signed certificate, verifySsl false", func(in *core.Integration) { in.Endpoint = tlsSrv.URL; in.VerifySSL = false },
-			want{allOK, "", "ec2:GetPasswordData"}},
+			want{allOK, "", "ec2:GetPasswordData"}, false},
 		{"through a CONNECT proxy", func(in *core.Integration) { in.Endpoint = tlsSrv.URL; in.VerifySSL = false; in.Proxy = proxy.URL },
-			want{allOK, "", "ec2:GetPasswordData"}},
+			want{allOK, "", "ec2:GetPasswordData"}, false},
 		{"proxy refuses the tunnel", func(in *core.Integration) { in.Endpoint = tlsSrv.URL; in.Proxy = refusing.URL },
-			want{[]string{"ok", "failed", "skipped", "skipped", "skipped"}, "ProxyRefused", "403"}},
+			want{[]string{"ok", "failed", "skipped", "skipped", "skipped"}, "ProxyRefused", "403"}, false},
 		{"unknown access key", func(in *core.Integration) { in.AccessKeyID = unknownKey },
-			want{[]string{"ok", "ok", "failed", "skipped", "skipped"}, "UnrecognizedClientException", "does not recognise the access key AKIA...0001"}},
+			want{[]string{"ok", "ok", "failed", "skipped", "skipped"}, "UnrecognizedClientException", "does not recognise the access key AKIA...0001"}, false},
 		{"wrong secret: bad signature", func(in *core.Integration) { in.SecretAccessKey = "wrong-secret-0000000000000000000000000000" },
-			want{[]string{"ok", "ok", "failed", "skipped", "skipped"}, "InvalidSignatureException", "signature does not match"}},
+			want{[]string{"ok", "ok", "failed", "skipped", "skipped"}, "InvalidSignatureException", "signature does not match"}, false},
 		{"expired session token", func(in *core.Integration) { in.SessionToken = conntest.ExpiredToken },
-			want{[]string{"ok", "ok", "failed", "skipped", "skipped"}, "ExpiredTokenException", "has expired"}},
+			want{[]string{"ok", "ok", "failed", "skipped", "skipped"}, "ExpiredTokenException", "has expired"}, false},
 		{"no permission for LookupEvents", func(in *core.Integration) { in.AccessKeyID = deniedKey },
-			want{[]string{"ok", "ok", "ok", "failed", "skipped"}, "AccessDeniedException", "cloudtrail:LookupEvents"}},
+			want{[]string{"ok", "ok", "ok", "failed", "skipped"}, "AccessDeniedException", "cloudtrail:LookupEvents"}, false},
+		{"an endpoint the operator did not allow", nil, want{endpointFailed, "NotAllowed", "--allow-endpoint"}, true},
+		{"instance metadata as endpoint", func(in *core.Integration) { in.Endpoint = "http://169.254.169.254" },
+			want{endpointFailed, "NotAllowed", "not an AWS CloudTrail endpoint"}, true},
+		{"a proxy the operator did not allow", func(in *core.Integration) { in.Endpoint = ""; in.Proxy = proxy.URL },
+			want{endpointFailed, "NotAllowed", "--allow-proxy"}, true},
+		{"verifySsl false towards AWS", func(in *core.Integration) { in.Endpoint = ""; in.VerifySSL = false },
+			want{endpointFailed, "NotAllowed", "verifySsl"}, true},
+		{"another server's text is not repeated", func(in *core.Integration) { in.Endpoint = page.URL },
+			want{[]string{"ok", "ok", "failed", "skipped", "skipped"}, "ValidationException", "not shown"}, false},
 	}
-	tester := connectivity.New(connectivity.WithMaxTimeout(5 * time.Second))
+	// The test's own servers listen on loopback; the DNS case names a host that does not exist.
+	allow := netguard.MustNew([]string{"127.0.0.1", "cloudtrail.trailproof.invalid"}, []string{"127.0.0.1"})
+	tester := connectivity.New(connectivity.WithMaxTimeout(5*time.Second), connectivity.WithPolicy(allow),
+		connectivity.WithSources(cloudtrail.NewFactory(context.Background(), cloudtrail.WithPolicy(allow), cloudtrail.WithRetry(1, time.Millisecond, time.Millisecond))))
+	strict := connectivity.New(connectivity.WithMaxTimeout(5 * time.Second))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := integration(plain.URL)
@@ -127,7 +153,11 @@ func TestChecks(t *testing.T) {
 				tc.change(in)
 			}
 			before := proxy.Connects.Load()
-			rep := tester.Test(context.Background(), in)
+			tr := tester
+			if tc.strict {
+				tr = strict
+			}
+			rep := tr.Test(context.Background(), in)
 			for _, c := range rep.Checks {
 				t.Logf("%-11s %-7s %s | %s", c.Name, c.Status, c.Message, c.Remedy)
 			}
@@ -164,22 +194,28 @@ func TestChecks(t *testing.T) {
 				t.Errorf("message %q does not contain %q", shown.Message, tc.want.contains)
 			}
 			out, _ := json.Marshal(rep)
-			if strings.Contains(string(out), secret) {
-				t.Errorf("the report holds the secret: %s", out)
+			if strings.Contains(string(out), secret) || strings.Contains(string(out), internalPageText) {
+				t.Errorf("the report holds the secret or another server's text: %s", out)
 			}
-			if in.Proxy == proxy.URL && proxy.Connects.Load()-before < 2 {
+			if tc.strict && proxy.Connects.Load() != before {
+				t.Errorf("the proxy saw a tunnel the policy refused")
+			}
+			if !tc.strict && in.Proxy == proxy.URL && proxy.Connects.Load()-before < 2 {
 				t.Errorf("the proxy saw %d tunnels, want the endpoint check's and the call's", proxy.Connects.Load()-before)
 			}
 		})
 	}
 }
 
+// internalPageText stands for what an internal page says; a test report must not repeat it.
+const internalPageText = "internal-page-text-7f3a: admin console of db-01"
+
 func TestVerifierAcceptsOnlyTheRightSecret(t *testing.T) {
 	// The verifier must pass a call the SDK signed with the key's secret, or every "ok" above
 	// would be luck; the bad-signature case shows it refuses another secret.
 	srv := httptest.NewServer(emulatorHandler(t, nil))
 	defer srv.Close()
-	rep := connectivity.New().Test(context.Background(), integration(srv.URL))
+	rep := connectivity.New(connectivity.WithPolicy(netguard.MustNew([]string{srv.URL}, nil))).Test(context.Background(), integration(srv.URL))
 	if !rep.OK {
 		t.Fatalf("a correctly signed call failed: %+v", rep.Failed())
 	}
