@@ -132,7 +132,7 @@ func TestFailedRunExitsOne(t *testing.T) {
 	if err := os.WriteFile(settings, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := runCLI("run", "--integration", settings, "--action", demo("action.json"))
+	code, out, stderr := runCLI("run", "--integration", settings, "--action", demo("action.json"), "--allow-endpoint", srv.URL)
 	if code != exitFailed {
 		t.Fatalf("exit %d, want 1; out %s stderr %s", code, out, stderr)
 	}

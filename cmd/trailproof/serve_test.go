@@ -49,8 +49,10 @@ func TestCmdTest(t *testing.T) {
 		code     int
 		contains string
 	}{
-		{"all pass", []string{"--integration", writeIntegration(t, testKey, srv.URL)}, 0, "All checks passed."},
-		{"unknown key", []string{"--integration", writeIntegration(t, "AKIAUNKNOWN000000001", srv.URL)}, 1, "The credentials check failed (UnrecognizedClientException)."},
+		{"all pass", []string{"--integration", writeIntegration(t, testKey, srv.URL), "--allow-endpoint", srv.URL}, 0, "All checks passed."},
+		{"unknown key", []string{"--integration", writeIntegration(t, "AKIAUNKNOWN000000001", srv.URL), "--allow-endpoint", srv.URL}, 1, "The credentials check failed (UnrecognizedClientException)."},
+		{"endpoint not allowed", []string{"--integration", writeIntegration(t, testKey, srv.URL)}, 1, "--allow-endpoint " + strings.TrimPrefix(srv.URL, "http://")},
+		{"bad allow-list entry", []string{"--integration", writeIntegration(t, testKey, srv.URL), "--allow-endpoint", "host:notaport"}, 2, "--allow-endpoint"},
 		{"no file", []string{"--integration", "/nonexistent/integration.json"}, 2, "cannot read the file"},
 		{"no flag", nil, 2, "--integration FILE is required"},
 		{"bad format", []string{"--integration", "x.json", "--format", "xml"}, 2, "table or json"},
@@ -68,7 +70,7 @@ func TestCmdTest(t *testing.T) {
 		})
 	}
 	var out bytes.Buffer
-	if code := cmdTest(context.Background(), []string{"--integration", writeIntegration(t, testKey, srv.URL), "--format", "json"}, &out, &out); code != 0 {
+	if code := cmdTest(context.Background(), []string{"--integration", writeIntegration(t, testKey, srv.URL), "--format", "json", "--allow-endpoint", srv.URL}, &out, &out); code != 0 {
 		t.Fatalf("json: exit %d: %s", code, out.String())
 	}
 	var rep connectivity.Report

@@ -25,5 +25,7 @@ if [[ -z "${TABLE_NAME:-}" ]]; then
 	while IFS= read -r line; do export "$line"; done < <(go run ./infra/localseed \
 		--dynamodb "http://127.0.0.1:$DYNAMODB_PORT" --cloudtrail "http://127.0.0.1:$emu_port")
 	export STATE_MACHINE_ARN="${STATE_MACHINE_ARN:-arn:aws:states:us-east-1:123456789012:stateMachine:trailproof-correlation}"
+	# The local emulator is the operator's own endpoint: allow it, as the template's AllowEndpoints does.
+	export TRAILPROOF_ALLOW_ENDPOINTS="127.0.0.1:$emu_port"
 fi
 exec bash infra/scripts/rie.sh invoke "$stack/rie/$fn/bootstrap" "events/$fn/$event.json" "$port"

@@ -26,6 +26,7 @@ import (
 	"github.com/trailproof/trailproof/internal/connectivity"
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/emulator"
+	"github.com/trailproof/trailproof/internal/netguard"
 	"github.com/trailproof/trailproof/internal/store/bolt"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
@@ -118,12 +119,15 @@ func newEnv(t *testing.T) *env {
 	}
 	emu := httptest.NewServer(em)
 	t.Cleanup(emu.Close)
-	sources := cloudtrail.NewFactory(context.Background(), cloudtrail.WithLogger(log), cloudtrail.WithRetry(1, time.Millisecond, time.Millisecond))
+	// The test's emulator is the one endpoint it allows, as an operator would with --allow-endpoint.
+	policy := netguard.MustNew([]string{emu.URL}, nil)
+	sources := cloudtrail.NewFactory(context.Background(), cloudtrail.WithLogger(log), cloudtrail.WithRetry(1, time.Millisecond, time.Millisecond),
+		cloudtrail.WithPolicy(policy))
 	eng := workflow.New(st, sources, workflow.WithLogger(log))
 	s := &starter{}
 	h, err := api.New(api.Config{
-		Store: st, Engine: eng, Runs: s, Logger: log, Auth: api.BearerToken(token),
-		Tester: connectivity.New(connectivity.WithSources(sources), connectivity.WithLogger(log)),
+		Store: st, Engine: eng, Runs: s, Logger: log, Auth: api.BearerToken(token), Policy: policy,
+		Tester: connectivity.New(connectivity.WithSources(sources), connectivity.WithLogger(log), connectivity.WithPolicy(policy)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -245,7 +245,7 @@ func (c *client) waitRun(id string, timeout time.Duration, want ...string) *api.
 func startServer(t testing.TB, dir string, logs io.Writer) (*server.Server, *client) {
 	t.Helper()
 	s, err := server.Start(context.Background(), server.Config{Addr: "127.0.0.1:0", DataDir: dir,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Policy: testenv.LoopbackPolicy})
 	if err != nil {
 		t.Fatal(err)
 	}

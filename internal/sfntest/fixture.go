@@ -15,6 +15,7 @@ import (
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/corpus"
 	"github.com/trailproof/trailproof/internal/emulator"
+	"github.com/trailproof/trailproof/internal/netguard"
 	"github.com/trailproof/trailproof/internal/store/bolt"
 	"github.com/trailproof/trailproof/internal/store/dynamo"
 	"github.com/trailproof/trailproof/internal/store/seal"
@@ -87,7 +88,8 @@ func NewFixture(t testing.TB, opts FixtureOptions) *Fixture {
 	if err := store.CreateIntegration(t.Context(), integ); err != nil {
 		t.Fatal(err)
 	}
-	var sources core.SourceFactory = cloudtrail.NewFactory(t.Context(), cloudtrail.WithClock(clk), cloudtrail.WithRateLimit(1000, 100))
+	var sources core.SourceFactory = cloudtrail.NewFactory(t.Context(), cloudtrail.WithClock(clk), cloudtrail.WithRateLimit(1000, 100),
+		cloudtrail.WithPolicy(netguard.MustNew([]string{srv.URL}, nil))) // the fixture's own emulator
 	if opts.Sources != nil {
 		sources = opts.Sources(sources)
 	}

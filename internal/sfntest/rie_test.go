@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/trailproof/trailproof/internal/netguard"
 	"github.com/trailproof/trailproof/internal/testenv"
 	"io"
 	"net"
@@ -355,6 +356,7 @@ func seedForEvents(t *testing.T, endpoint string) eventEnv {
 		return []string{
 			"TABLE_NAME=" + table, "DYNAMODB_ENDPOINT=" + endpoint, "SEAL_KEY_FILE=" + keyFile,
 			"AWS_REGION=us-east-1", "LOG_LEVEL=WARN", "AWS_EC2_METADATA_DISABLED=true",
+			netguard.EnvAllowEndpoints + "=" + srv.URL, // the operator's allow-list, as the template passes it
 		}
 	}
 	return eventEnv{main: seed(), fail: seed()}

@@ -31,7 +31,7 @@ func guideScheme(ctx context.Context, t testing.TB, all []core.RawEvent, d deton
 	defer srv.Close()
 	in, _ := core.ParseIntegration([]byte(baseSettings))
 	in.ID, in.Endpoint = "guide", srv.URL()
-	src, err := cloudtrail.NewFactory(ctx, cloudtrail.WithClock(clk), cloudtrail.WithLogger(slog.New(slog.DiscardHandler))).Source(ctx, in)
+	src, err := cloudtrail.NewFactory(ctx, cloudtrail.WithClock(clk), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)), cloudtrail.WithPolicy(testenv.LoopbackPolicy)).Source(ctx, in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func newSharedStack(t *testing.T, st core.Store, clk clock.Clock, events []core.
 	}
 	t.Cleanup(func() { srv.Close() })
 	s.url = srv.URL()
-	src := cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(clk), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)))
+	src := cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(clk), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)), cloudtrail.WithPolicy(testenv.LoopbackPolicy))
 	s.eng = workflow.New(st, src, workflow.WithClock(clk), workflow.WithSharedReads(), workflow.WithLeasePoll(20*time.Millisecond))
 	if !s.eng.SharedReads() {
 		t.Fatalf("the engine over %T does not share reads", st)

@@ -58,7 +58,7 @@ func newStack(t testing.TB, events []core.RawEvent, start time.Time, emuOpts ...
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.store.Close() })
-	src := cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(s.clock), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)))
+	src := cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(s.clock), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)), cloudtrail.WithPolicy(testenv.LoopbackPolicy))
 	s.eng = workflow.New(s.store, src, workflow.WithClock(s.clock), workflow.WithAlertCompiler(alerts.Compiler()),
 		workflow.WithObserver(func(step string, in, out workflow.State) { s.steps = append(s.steps, step) }))
 	return s
