@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/netguard"
 )
 
 func TestRateLimiter(t *testing.T) {
@@ -421,6 +423,32 @@ func TestAssumeRole(t *testing.T) {
 			t.Errorf("%d LookupEvents calls reached CloudTrail without credentials", n)
 		}
 	})
+}
+
+// TestAssumeRoleThroughTheGuard: STS calls use the guarded dialer too, so a role's AssumeRole
+// (signed with the stored keys, carrying externalId) never reaches an address the policy refuses.
+func TestAssumeRoleThroughTheGuard(t *testing.T) {
+	ct := &fakeCloudTrail{t: t, answer: paged(nil)}
+	ctSrv := httptest.NewServer(ct)
+	defer ctSrv.Close()
+	var stsCalls atomic.Int32
+	stsSrv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { stsCalls.Add(1) }))
+	defer stsSrv.Close()
+	in := integration(ctSrv.URL)
+	in.RoleARN, in.ExternalID = "arn:aws:iam::123456789012:role/reader", core.Secret(testExtID)
+	onlyCloudTrail := netguard.MustNew([]string{ctSrv.URL}, nil)
+	src := mustSource(t, testFactory(clock.NewVirtual(t0), WithSTSEndpoint(stsSrv.URL), WithPolicy(onlyCloudTrail)), in)
+	_, err := src.Lookup(context.Background(), core.Query{Region: testRegion})
+	var refused *netguard.RefusedError
+	if !errors.As(err, &refused) || refused.Class != "loopback" {
+		t.Fatalf("err = %v; want the guard's loopback refusal", err)
+	}
+	if n := stsCalls.Load(); n != 0 {
+		t.Errorf("%d AssumeRole calls reached an address the policy refuses", n)
+	}
+	if n := len(ct.requests()); n != 0 {
+		t.Errorf("%d LookupEvents calls were made without the role's credentials", n)
+	}
 }
 
 func TestDefaultCredentialChain(t *testing.T) {
