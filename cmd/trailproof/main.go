@@ -34,10 +34,11 @@ const usage = `trailproof proves, from AWS CloudTrail, what a security-validatio
 
 Usage:
   trailproof run --integration FILE --action FILE [--corpus PATH]... [--clock virtual|real]
-                 [--delivery-delay D] [--faults SPEC] [--format table|json]
-  trailproof serve [--addr 127.0.0.1:8080] [--data DIR]
+                 [--delivery-delay D] [--faults SPEC] [--format table|json] [--allow-endpoint HOST[:PORT]]...
+  trailproof serve [--addr 127.0.0.1:8080] [--data DIR] [--tls-cert FILE --tls-key FILE]
+                   [--allow-endpoint HOST[:PORT]]... [--allow-proxy HOST[:PORT]]...
   trailproof emulate --corpus PATH... [--addr 127.0.0.1:0] [--rate 2] [--delivery-delay 5m] [--faults SPEC]
-  trailproof test --integration FILE
+  trailproof test --integration FILE [--allow-endpoint HOST[:PORT]]... [--allow-proxy HOST[:PORT]]...
   trailproof version
 
 Run "trailproof COMMAND -h" for a command's flags.

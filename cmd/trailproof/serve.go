@@ -38,7 +38,9 @@ func defaultDataDir() string {
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", server.DefaultAddr, "listen `address`; beyond loopback only with "+envToken+" set")
+	addr := fs.String("addr", server.DefaultAddr, "listen `address`; beyond loopback only over TLS (--tls-cert, --tls-key) with "+envToken+" set")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `file` (PEM, the chain after the leaf)")
+	tlsKey := fs.String("tls-key", "", "the private key `file` (PEM) of --tls-cert")
 	data := fs.String("data", defaultDataDir(), "data `dir`: the store, its seal key and the token file")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (JSON logs on stderr)")
 	var allow allowFlags
@@ -58,7 +60,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError("--log-level must be debug, info, warn or error, not %q", *logLevel)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := server.Start(ctx, server.Config{Addr: *addr, DataDir: *data, Token: os.Getenv(envToken), Logger: log, Policy: policy})
+	srv, err := server.Start(ctx, server.Config{Addr: *addr, DataDir: *data, Token: os.Getenv(envToken), Logger: log, Policy: policy,
+		TLSCert: *tlsCert, TLSKey: *tlsKey})
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -49,8 +50,6 @@ const (
 	// milliseconds put a third call inside one second. On this project's 2-core test machine, under
 	// 50 concurrent runs, arrivals jittered by up to 40 ms; 1.8 a second leaves 110 ms.
 	DefaultCallsPerSecond = 1.8
-	// MinTokenLength keeps guessable tokens out: the created one has 43 characters.
-	MinTokenLength = 16
 	// Files in the data folder.
 	DBFile    = "trailproof.db"
 	TokenFile = "token"
@@ -62,8 +61,11 @@ type Config struct {
 	DataDir string // required
 	// Token is the bearer token when set explicitly (TRAILPROOF_TOKEN); it allows listening
 	// beyond loopback. Empty: the token kept in DataDir/token, created when absent.
-	Token  string
-	Logger *slog.Logger // default: discard
+	Token string
+	// TLSCert and TLSKey (PEM files) make the server listen over HTTPS; required beyond loopback,
+	// where the token and the secrets in request bodies would otherwise cross the network in clear.
+	TLSCert, TLSKey string
+	Logger          *slog.Logger // default: discard
 	// Clock drives the runs (default real time).
 	Clock clock.Clock
 	// Policy is where credentials may be sent (default: AWS CloudTrail hosts only); the operator's
@@ -111,11 +113,26 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	log := cfg.Logger
-	if cfg.Token == "" && !isLoopback(cfg.Addr) {
-		return nil, core.FieldError("addr", "refusing to listen on %s beyond loopback without an explicit token: set TRAILPROOF_TOKEN (at least %d characters), or listen on 127.0.0.1", cfg.Addr, MinTokenLength)
+	tlsCfg, err := loadTLS(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, err
+	}
+	if !isLoopback(cfg.Addr) {
+		if tlsCfg == nil {
+			return nil, core.FieldError("addr", "refusing to listen on %s beyond loopback over plain HTTP: the token and the secrets in request bodies would cross the network in clear; give --tls-cert and --tls-key, or listen on 127.0.0.1", cfg.Addr)
+		}
+		if cfg.Token == "" {
+			return nil, core.FieldError("addr", "refusing to listen on %s beyond loopback without an explicit token: set TRAILPROOF_TOKEN (%s), or listen on 127.0.0.1", cfg.Addr, MakeTokenHint)
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder %s: %w", cfg.DataDir, err)
+	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := checkPrivateFile(filepath.Join(cfg.DataDir, DBFile)); err != nil {
+		return nil, err
 	}
 	token, tokenFile, err := loadToken(cfg)
 	if err != nil {
@@ -156,15 +173,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return fail(fmt.Errorf("listen on %s: %w", cfg.Addr, err))
 	}
-	if cfg.Token == "" {
-		if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
-			ln.Close()
-			return fail(core.FieldError("addr", "%s is not a loopback address; set TRAILPROOF_TOKEN to listen beyond loopback", ln.Addr()))
-		}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); (!ok || !tcp.IP.IsLoopback()) && (cfg.Token == "" || tlsCfg == nil) {
+		ln.Close()
+		return fail(core.FieldError("addr", "%s is not a loopback address; beyond loopback set TRAILPROOF_TOKEN and give --tls-cert and --tls-key", ln.Addr()))
+	}
+	scheme := "http://"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https://"
 	}
 	s := &Server{
 		cfg: cfg, store: st, runner: runner, tokenFile: tokenFile, log: log, done: make(chan error, 1),
-		url: "http://" + ln.Addr().String(),
+		url: scheme + ln.Addr().String(),
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
 			WriteTimeout: 3 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
@@ -231,8 +250,8 @@ func isLoopback(addr string) bool {
 // with 256 random bits, when absent).
 func loadToken(cfg Config) (token, file string, err error) {
 	if cfg.Token != "" {
-		if len(strings.TrimSpace(cfg.Token)) < MinTokenLength {
-			return "", "", core.FieldError("TRAILPROOF_TOKEN", "must be at least %d characters", MinTokenLength)
+		if err := checkToken(strings.TrimSpace(cfg.Token), "TRAILPROOF_TOKEN"); err != nil {
+			return "", "", err
 		}
 		return strings.TrimSpace(cfg.Token), "", nil
 	}
@@ -270,9 +289,8 @@ func loadToken(cfg Config) (token, file string, err error) {
 		return "", "", fmt.Errorf("read token %s: %w", file, err)
 	}
 	token = strings.TrimSpace(string(data))
-	if len(token) < MinTokenLength {
-		return "", "", &core.Error{Code: core.EINVALID, File: file, Message: fmt.Sprintf(
-			"the token must be at least %d characters; delete the file to have a new one made", MinTokenLength)}
+	if err := checkToken(token, "token"); err != nil {
+		return "", "", &core.Error{Code: core.EINVALID, File: file, Message: core.ErrorMessage(err) + "; or delete the file to have a new one made"}
 	}
 	return token, file, nil
 }

@@ -316,19 +316,20 @@ func TestLoad(t *testing.T) {
 		runs, accepted.Round(time.Millisecond), elapsed.Round(time.Millisecond), calls, float64(calls)/elapsed.Seconds(), st.Calls, st.ThrottledRate)
 }
 
-// TestListenRules: the created token allows loopback only; an explicit one allows more.
+// TestListenRules: the created token allows loopback only; an explicit one (with TLS) allows more.
 func TestListenRules(t *testing.T) {
 	ctx := context.Background()
-	_, err := server.Start(ctx, server.Config{Addr: "0.0.0.0:0", DataDir: t.TempDir()})
+	certFile, keyFile, _ := selfSigned(t)
+	_, err := server.Start(ctx, server.Config{Addr: "0.0.0.0:0", DataDir: t.TempDir(), TLSCert: certFile, TLSKey: keyFile})
 	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "TRAILPROOF_TOKEN") {
 		t.Errorf("listening on all interfaces without a token: %v", err)
 	}
 	_, err = server.Start(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Token: "short"})
-	if core.ErrorCode(err) != core.EINVALID {
+	if core.ErrorCode(err) != core.EINVALID || !strings.Contains(err.Error(), "openssl rand") {
 		t.Errorf("a short explicit token: %v", err)
 	}
 	dir := t.TempDir()
-	s, err := server.Start(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: dir, Token: "an-explicit-token-of-enough-length"})
+	s, err := server.Start(ctx, server.Config{Addr: "127.0.0.1:0", DataDir: dir, Token: strongToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +339,7 @@ func TestListenRules(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, server.TokenFile)); !os.IsNotExist(err) {
 		t.Errorf("token file made with an explicit token: %v", err)
 	}
-	c := newClient(t, s.URL(), "an-explicit-token-of-enough-length")
+	c := newClient(t, s.URL(), strongToken)
 	c.must(200, c.do("GET", "/v1/integrations", nil), nil)
 	c.token = "wrong-token-of-enough-length"
 	c.must(401, c.do("GET", "/v1/integrations", nil), nil)
