@@ -124,10 +124,17 @@ func TestCmdServe(t *testing.T) {
 		t.Errorf("no stop message: %s", out.String())
 	}
 
-	// Beyond loopback without an explicit token: bad input.
+	// Beyond loopback over plain HTTP, or with a weak token: bad input, saying what to do.
+	t.Setenv(envToken, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
 	var e2 bytes.Buffer
 	if code := report(&e2, cmdServe(context.Background(), []string{"--addr", "0.0.0.0:0", "--data", t.TempDir()}, &e2, &e2)); code != exitBadInput ||
-		!strings.Contains(e2.String(), envToken) {
-		t.Errorf("listen beyond loopback without a token: exit %d: %s", code, e2.String())
+		!strings.Contains(e2.String(), "--tls-cert") {
+		t.Errorf("listen beyond loopback without TLS: exit %d: %s", code, e2.String())
+	}
+	t.Setenv(envToken, "aaaaaaaaaaaaaaaa")
+	e2.Reset()
+	if code := report(&e2, cmdServe(context.Background(), []string{"--data", t.TempDir()}, &e2, &e2)); code != exitBadInput ||
+		!strings.Contains(e2.String(), "openssl rand -hex 32") {
+		t.Errorf("a low-variety token: exit %d: %s", code, e2.String())
 	}
 }
