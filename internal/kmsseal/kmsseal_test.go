@@ -19,6 +19,7 @@ import (
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/kmsseal"
 	"github.com/trailproof/trailproof/internal/store/bolt"
+	"github.com/trailproof/trailproof/internal/store/seal"
 )
 
 // fakeKMS encrypts as KMS does for this purpose: the encryption context is authenticated with the
@@ -72,48 +73,65 @@ func TestSealOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctxA := kmsseal.WithIntegrationID(context.Background(), "prod")
-	ct, err := s.Seal(ctxA, []byte("the secret"))
+	ctx := context.Background()
+	prod := seal.Binding{IntegrationID: "prod", Field: seal.FieldSecrets}
+	ct, err := s.Seal(ctx, []byte("the secret"), prod)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(ct, []byte("the secret")) || ct[0] != 'K' {
+	if bytes.Contains(ct, []byte("the secret")) || ct[0] != 'B' {
 		t.Fatalf("ciphertext %q", ct)
 	}
-	for _, ctx := range []context.Context{ctxA, context.Background()} {
-		pt, err := s.Open(ctx, ct)
-		if err != nil || string(pt) != "the secret" {
-			t.Errorf("open: %q %v", pt, err)
+	if pt, err := s.Open(ctx, ct, prod); err != nil || string(pt) != "the secret" {
+		t.Errorf("open: %q %v", pt, err)
+	}
+	for _, other := range []seal.Binding{{IntegrationID: "other", Field: seal.FieldSecrets}, {IntegrationID: "prod", Field: "other"}} {
+		if _, err := s.Open(ctx, ct, other); !errors.Is(err, seal.ErrMoved) {
+			t.Errorf("a secret sealed for %v opened as %v: %v, want ErrMoved", prod, other, err)
 		}
 	}
-	if _, err := s.Open(kmsseal.WithIntegrationID(context.Background(), "other"), ct); err == nil {
-		t.Error("a secret sealed for prod opened for another integration")
-	}
 	// Rewriting the recorded ID changes the encryption context, which KMS refuses.
-	forged := append([]byte{'K', 0, 5}, append([]byte("other"), ct[3+4:]...)...)
-	if _, err := s.Open(context.Background(), forged); err == nil {
+	other := seal.Binding{IntegrationID: "other", Field: seal.FieldSecrets}
+	forged := append([]byte{'B', 0, 5}, append([]byte("other"), ct[3+4:]...)...)
+	if _, err := s.Open(ctx, forged, other); err == nil {
 		t.Error("a ciphertext moved to another integration opened")
 	}
-	if _, err := s.Open(context.Background(), []byte{1, 2, 3}); err == nil {
+	if _, err := s.Open(ctx, []byte{1, 2, 3}, prod); err == nil {
 		t.Error("an AES-GCM ciphertext was taken for a KMS one")
 	}
-	want := map[string]string{"app": "trailproof", "integrationId": "prod"}
+	want := map[string]string{"app": "trailproof", "integrationId": "prod", "field": "secrets"}
 	if diff := cmp.Diff(want, f.contexts[0]); diff != "" {
 		t.Errorf("encryption context (-want +got):\n%s", diff)
 	}
 }
 
-// TestBoundStore: a store sealing with KMS keeps no plain secret and binds each to its
-// integration.
-func TestBoundStore(t *testing.T) {
+// TestOldFormatStillOpens: ciphertexts of the format before the field binding ('K', context
+// without field) keep opening for their integration, and only for it.
+func TestOldFormatStillOpens(t *testing.T) {
+	f := newFakeKMS(t)
+	s, _ := kmsseal.New(f, "alias/trailproof")
+	ctx := context.Background()
+	out, _ := f.Encrypt(ctx, &kms.EncryptInput{Plaintext: []byte("old secret"),
+		EncryptionContext: map[string]string{"app": "trailproof", "integrationId": "prod"}})
+	old := append([]byte{'K', 0, 4}, append([]byte("prod"), out.CiphertextBlob...)...)
+	if pt, err := s.Open(ctx, old, seal.Binding{IntegrationID: "prod", Field: seal.FieldSecrets}); err != nil || string(pt) != "old secret" {
+		t.Errorf("old format: %q %v", pt, err)
+	}
+	if _, err := s.Open(ctx, old, seal.Binding{IntegrationID: "other", Field: seal.FieldSecrets}); !errors.Is(err, seal.ErrMoved) {
+		t.Errorf("old format opened for another integration: %v", err)
+	}
+}
+
+// TestStore: a store sealing with KMS keeps no plain secret and binds each to its integration
+// and field; a blob copied into another record does not open.
+func TestStore(t *testing.T) {
 	f := newFakeKMS(t)
 	s, _ := kmsseal.New(f, "alias/trailproof")
 	path := filepath.Join(t.TempDir(), "t.db")
-	st, err := bolt.Open(path, bolt.WithSealer(s))
+	store, err := bolt.Open(path, bolt.WithSealer(s))
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := kmsseal.BindStore(st)
 	in := &core.Integration{ID: "prod", Type: core.TypeMSI, Name: "p", AWSRegion: "us-east-1",
 		AccessKeyID: "AKIAKMSTEST000000001", SecretAccessKey: "kms-sealed-secret-value"}
 	ctx := context.Background()
@@ -125,11 +143,11 @@ func TestBoundStore(t *testing.T) {
 		t.Fatalf("get: %v", err)
 	}
 	for _, ec := range f.contexts {
-		if ec["integrationId"] != "prod" {
+		if ec["integrationId"] != "prod" || ec["field"] != seal.FieldSecrets {
 			t.Errorf("KMS called with context %v", ec)
 		}
 	}
-	st.Close()
+	store.Close()
 	raw, _ := os.ReadFile(path)
 	if bytes.Contains(raw, []byte("kms-sealed-secret-value")) {
 		t.Error("the store file holds the secret in plain text")

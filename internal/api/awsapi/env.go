@@ -66,7 +66,7 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*api.Handler, error) {
 	if smARN == "" {
 		return nil, fmt.Errorf("%s is not set", EnvStateMachineARN)
 	}
-	sealer, kmsSealed, err := sealerFromEnv(ctx, cfg)
+	sealer, err := sealerFromEnv(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -89,9 +89,6 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*api.Handler, error) {
 		return nil, err
 	}
 	var store core.Store = ds
-	if kmsSealed {
-		store = kmsseal.BindStore(ds)
-	}
 	sfnClient := sfn.NewFromConfig(cfg, func(o *sfn.Options) {
 		if ep := os.Getenv(EnvStepFunctionsEndpoint); ep != "" {
 			o.BaseEndpoint = aws.String(ep)
@@ -118,34 +115,33 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*api.Handler, error) {
 // sealerFromEnv returns the KMS sealer when SEAL_KMS_KEY_ID is set, else the AES-GCM sealer the
 // other functions use (lambdafn): its key derived from the SEAL_KEY_SECRET_ARN secret, or read
 // from SEAL_KEY_FILE locally.
-func sealerFromEnv(ctx context.Context, cfg aws.Config) (seal.Sealer, bool, error) {
+func sealerFromEnv(ctx context.Context, cfg aws.Config) (seal.Sealer, error) {
 	if id := os.Getenv(EnvSealKMSKeyID); id != "" {
 		s, err := kmsseal.New(kms.NewFromConfig(cfg), id)
-		return s, true, err
+		return s, err
 	}
 	var key []byte
 	switch arn, file := os.Getenv(lambdafn.EnvSealKeySecretARN), os.Getenv(lambdafn.EnvSealKeyFile); {
 	case arn != "":
 		out, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
 		if err != nil {
-			return nil, false, fmt.Errorf("read the seal key secret %s: %w", arn, err)
+			return nil, fmt.Errorf("read the seal key secret %s: %w", arn, err)
 		}
 		if out.SecretString == nil || len(*out.SecretString) < 32 {
-			return nil, false, fmt.Errorf("the seal key secret %s must hold at least 32 characters", arn)
+			return nil, fmt.Errorf("the seal key secret %s must hold at least 32 characters", arn)
 		}
 		if key, err = lambdafn.DeriveSealKey(*out.SecretString); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 	case file != "":
 		k, err := seal.LoadKey(file)
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: %w", lambdafn.EnvSealKeyFile, err)
+			return nil, fmt.Errorf("%s: %w", lambdafn.EnvSealKeyFile, err)
 		}
 		key = k
 	default:
-		return nil, false, errors.New("no seal key: set " + lambdafn.EnvSealKeySecretARN + " (deployed), " +
+		return nil, errors.New("no seal key: set " + lambdafn.EnvSealKeySecretARN + " (deployed), " +
 			lambdafn.EnvSealKeyFile + " (local) or " + EnvSealKMSKeyID)
 	}
-	s, err := seal.NewAESGCM(key)
-	return s, false, err
+	return seal.NewAESGCM(key)
 }

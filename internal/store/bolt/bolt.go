@@ -158,7 +158,7 @@ func (s *Store) GetIntegration(ctx context.Context, id string) (*core.Integratio
 	if err != nil {
 		return nil, fmt.Errorf("get integration %s: %w", id, err)
 	}
-	return sealed.Integration(ctx, s.sealer, true)
+	return sealed.Integration(ctx, s.sealer, id, true)
 }
 
 // ListIntegrations returns every integration, secrets redacted, ordered by ID.
@@ -170,7 +170,7 @@ func (s *Store) ListIntegrations(ctx context.Context) ([]*core.Integration, erro
 			if err := json.Unmarshal(v, &sealed); err != nil {
 				return fmt.Errorf("integration %s: %w", k, err)
 			}
-			in, err := sealed.Integration(ctx, s.sealer, false)
+			in, err := sealed.Integration(ctx, s.sealer, string(k), false)
 			if err != nil {
 				return err
 			}

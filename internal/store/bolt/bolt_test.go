@@ -3,13 +3,18 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/store/seal"
 	"github.com/trailproof/trailproof/internal/store/storetest"
 )
 
@@ -134,5 +139,47 @@ func TestLockedFile(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("second Open waited %v", d)
+	}
+}
+
+// TestMovedSecretsDoNotOpen: one integration's sealed secrets copied into another's record (as
+// someone with write access to the file could) do not open there, with an error saying so.
+func TestMovedSecretsDoNotOpen(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "trailproof.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, id := range []string{"victim", "attacker"} {
+		if err := s.CreateIntegration(ctx, storetest.Integration(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIntegrations)
+		var victim, attacker seal.SealedIntegration
+		if err := json.Unmarshal(b.Get([]byte("victim")), &victim); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b.Get([]byte("attacker")), &attacker); err != nil {
+			return err
+		}
+		attacker.Secrets = victim.Secrets
+		v, err := json.Marshal(attacker)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("attacker"), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.GetIntegration(ctx, "attacker")
+	if !errors.Is(err, seal.ErrMoved) || !strings.Contains(err.Error(), `integration "attacker"`) {
+		t.Errorf("moved secrets: %v, want ErrMoved naming the record", err)
+	}
+	if _, err := s.GetIntegration(ctx, "victim"); err != nil {
+		t.Errorf("the victim's own record: %v", err)
 	}
 }

@@ -341,7 +341,7 @@ func (s *Store) GetIntegration(ctx context.Context, id string) (*core.Integratio
 		return nil, notFound("integration", id)
 	}
 	sealed := seal.SealedIntegration{Settings: []byte(getS(out.Item, "settings")), Secrets: getB(out.Item, "secrets")}
-	return sealed.Integration(ctx, s.sealer, true)
+	return sealed.Integration(ctx, s.sealer, id, true)
 }
 
 // ListIntegrations returns every integration, secrets redacted, ordered by ID. The sealed
@@ -351,11 +351,11 @@ func (s *Store) ListIntegrations(ctx context.Context) ([]*core.Integration, erro
 	err := s.query(ctx, &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :prefix)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": attrS(integrationsPK), ":prefix": attrS("INTEGRATION#")},
-		ProjectionExpression:      aws.String("settings"),
+		ProjectionExpression:      aws.String("SK, settings"),
 		ConsistentRead:            aws.Bool(true),
 	}, func(item map[string]types.AttributeValue) error {
 		sealed := seal.SealedIntegration{Settings: []byte(getS(item, "settings"))}
-		in, err := sealed.Integration(ctx, s.sealer, false)
+		in, err := sealed.Integration(ctx, s.sealer, strings.TrimPrefix(getS(item, "SK"), integrationSK("")), false)
 		if err != nil {
 			return err
 		}

@@ -434,3 +434,32 @@ func TestQueryPaging(t *testing.T) {
 		t.Errorf("last event %s, want %s", got[len(got)-1].EventID, evs[len(evs)-1].EventID)
 	}
 }
+
+// TestMovedSecretsDoNotOpen: one integration's sealed secrets copied into another's item (as
+// someone with write access to the table could) do not open there, with an error saying so.
+func TestMovedSecretsDoNotOpen(t *testing.T) {
+	s, client := newTestStore(t)
+	ctx := context.Background()
+	for _, id := range []string{"victim", "attacker"} {
+		if err := s.CreateIntegration(ctx, storetest.Integration(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(integrationsPK, integrationSK("victim"))})
+	if err != nil || got.Item["secrets"] == nil {
+		t.Fatalf("read the victim's item: %v", err)
+	}
+	_, err = client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(integrationsPK, integrationSK("attacker")),
+		UpdateExpression:          aws.String("SET secrets = :s"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": got.Item["secrets"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.GetIntegration(ctx, "attacker")
+	if !errors.Is(err, seal.ErrMoved) || !strings.Contains(err.Error(), `integration "attacker"`) {
+		t.Errorf("moved secrets: %v, want ErrMoved naming the record", err)
+	}
+	if _, err := s.GetIntegration(ctx, "victim"); err != nil {
+		t.Errorf("the victim's own record: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,20 +23,51 @@ import (
 )
 
 // Sealer encrypts secrets before a store writes them and decrypts them when a store reads them.
-// Ciphertexts are self-contained: Open needs nothing but the bytes Seal returned.
+// Every ciphertext is bound to where it is kept (Binding): Open fails for a ciphertext sealed for
+// another integration or field, so a blob copied from one record to another does not open.
 type Sealer interface {
-	Seal(ctx context.Context, plaintext []byte) ([]byte, error)
-	Open(ctx context.Context, ciphertext []byte) ([]byte, error)
+	Seal(ctx context.Context, plaintext []byte, where Binding) ([]byte, error)
+	Open(ctx context.Context, ciphertext []byte, where Binding) ([]byte, error)
 }
+
+// Binding names where a sealed value is kept: the integration's ID (the store's key for it) and
+// the field (attribute) holding the value.
+type Binding struct {
+	IntegrationID string
+	Field         string
+}
+
+// FieldSecrets is the field of a stored integration that holds its sealed secrets.
+const FieldSecrets = "secrets"
+
+// AdditionalData is the AEAD additional data of a ciphertext of format version that is kept
+// where b says: the version byte, then the app, integration ID and field, each length-prefixed
+// so that no two bindings give the same bytes.
+func (b Binding) AdditionalData(version byte) []byte {
+	out := []byte{version}
+	for _, part := range []string{"trailproof", b.IntegrationID, b.Field} {
+		out = binary.BigEndian.AppendUint32(out, uint32(len(part)))
+		out = append(out, part...)
+	}
+	return out
+}
+
+// ErrMoved says a ciphertext was not sealed for where it is read from.
+var ErrMoved = errors.New("the sealed value does not open here: it was sealed for another integration or field " +
+	"(copied from another record), or under another key (wrong key), or altered")
 
 // KeySize is the length of an AES-256 key in bytes.
 const KeySize = 32
 
-// formatV1 prefixes every AESGCM ciphertext so that a later format (another cipher, a key ID for
-// rotation) can be told apart from this one.
-const formatV1 = 1
+// Format versions prefix every AESGCM ciphertext. Version 1 authenticated the version byte only
+// (a blob opened anywhere); version 2 authenticates the Binding too. Seal writes version 2; Open
+// reads both, so values stored before the binding keep opening until they are next written.
+const (
+	formatV1 = 1
+	formatV2 = 2
+)
 
-// AESGCM seals with AES-256-GCM under one key; each ciphertext is version(1) | nonce(12) | sealed.
+// AESGCM seals with AES-256-GCM under one key; each ciphertext is version | nonce(12) | sealed.
 type AESGCM struct {
 	aead cipher.AEAD
 }
@@ -56,27 +88,34 @@ func NewAESGCM(key []byte) (*AESGCM, error) {
 	return &AESGCM{aead: aead}, nil
 }
 
-// Seal encrypts plaintext under a fresh random nonce.
-func (a *AESGCM) Seal(_ context.Context, plaintext []byte) ([]byte, error) {
+// Seal encrypts plaintext under a fresh random nonce, bound to where.
+func (a *AESGCM) Seal(_ context.Context, plaintext []byte, where Binding) ([]byte, error) {
 	ns := a.aead.NonceSize()
 	out := make([]byte, 1+ns, 1+ns+len(plaintext)+a.aead.Overhead())
-	out[0] = formatV1
+	out[0] = formatV2
 	if _, err := rand.Read(out[1:]); err != nil {
 		return nil, fmt.Errorf("seal: nonce: %w", err)
 	}
-	return a.aead.Seal(out, out[1:1+ns], plaintext, out[:1]), nil
+	return a.aead.Seal(out, out[1:1+ns], plaintext, where.AdditionalData(formatV2)), nil
 }
 
-// Open decrypts a ciphertext from Seal; it fails when the bytes were altered or sealed under
-// another key.
-func (a *AESGCM) Open(_ context.Context, ciphertext []byte) ([]byte, error) {
+// Open decrypts a ciphertext from Seal; it fails when the bytes were altered, sealed under
+// another key, or (version 2) sealed for another integration or field.
+func (a *AESGCM) Open(_ context.Context, ciphertext []byte, where Binding) ([]byte, error) {
 	ns := a.aead.NonceSize()
-	if len(ciphertext) < 1+ns+a.aead.Overhead() || ciphertext[0] != formatV1 {
-		return nil, errors.New("open sealed secret: not an AES-GCM v1 ciphertext")
+	if len(ciphertext) < 1+ns+a.aead.Overhead() || (ciphertext[0] != formatV1 && ciphertext[0] != formatV2) {
+		return nil, errors.New("open sealed secret: not an AES-GCM ciphertext of a known version")
 	}
-	pt, err := a.aead.Open(nil, ciphertext[1:1+ns], ciphertext[1+ns:], ciphertext[:1])
+	ad := ciphertext[:1]
+	if ciphertext[0] == formatV2 {
+		ad = where.AdditionalData(formatV2)
+	}
+	pt, err := a.aead.Open(nil, ciphertext[1:1+ns], ciphertext[1+ns:], ad)
 	if err != nil {
-		return nil, fmt.Errorf("open sealed secret (wrong key or corrupted data): %w", err)
+		if ciphertext[0] == formatV1 {
+			return nil, fmt.Errorf("open sealed secret (wrong key or corrupted data): %w", err)
+		}
+		return nil, fmt.Errorf("open sealed %s of integration %q: %w", where.Field, where.IntegrationID, ErrMoved)
 	}
 	return pt, nil
 }
@@ -168,7 +207,7 @@ func SealIntegration(ctx context.Context, s Sealer, in *core.Integration) (*Seal
 	if err != nil {
 		return nil, fmt.Errorf("encode secrets of integration %s: %w", in.ID, err)
 	}
-	out.Secrets, err = s.Seal(ctx, plain)
+	out.Secrets, err = s.Seal(ctx, plain, Binding{IntegrationID: in.ID, Field: FieldSecrets})
 	clear(plain)
 	if err != nil {
 		return nil, fmt.Errorf("seal secrets of integration %s: %w", in.ID, err)
@@ -177,18 +216,23 @@ func SealIntegration(ctx context.Context, s Sealer, in *core.Integration) (*Seal
 }
 
 // Integration decodes the settings; with reveal it opens the secrets into the Secret fields,
-// without it the fields keep the redaction marker the settings were stored with.
-func (si *SealedIntegration) Integration(ctx context.Context, s Sealer, reveal bool) (*core.Integration, error) {
+// without it the fields keep the redaction marker the settings were stored with. id is the key
+// the store read the record under: the secrets open only if they were sealed for it, and the
+// settings must name it too, so neither a blob nor a whole record moved under another key opens.
+func (si *SealedIntegration) Integration(ctx context.Context, s Sealer, id string, reveal bool) (*core.Integration, error) {
 	in := new(core.Integration)
 	if err := json.Unmarshal(si.Settings, in); err != nil {
-		return nil, fmt.Errorf("decode stored integration: %w", err)
+		return nil, fmt.Errorf("decode stored integration %s: %w", id, err)
+	}
+	if in.ID != id {
+		return nil, fmt.Errorf("stored integration %s holds the settings of integration %q: %w", id, in.ID, ErrMoved)
 	}
 	if !reveal {
 		return in.Redact(), nil
 	}
 	var sec secrets
 	if len(si.Secrets) > 0 {
-		plain, err := s.Open(ctx, si.Secrets)
+		plain, err := s.Open(ctx, si.Secrets, Binding{IntegrationID: id, Field: FieldSecrets})
 		if err != nil {
 			return nil, fmt.Errorf("secrets of integration %s: %w", in.ID, err)
 		}
