@@ -146,9 +146,9 @@ func TestTemplateWiring(t *testing.T) {
 	})
 }
 
-// newerProperties are function properties SAM has and goformation v7.14.9 does not know yet (it
-// refuses unknown fields); cfn-lint checks them instead.
-var newerProperties = []string{"LoggingConfig", "EnableIamAuthorizer"}
+// newerProperties are function and API properties SAM has and goformation v7.14.9 does not know
+// yet (it refuses unknown fields); cfn-lint checks them instead.
+var newerProperties = []string{"LoggingConfig", "EnableIamAuthorizer", "AccessLogSettings"}
 
 // withoutNewerProperties returns the template with newerProperties removed from every function
 // and from Globals, so goformation can read the rest.
