@@ -31,7 +31,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -580,34 +579,6 @@ func apiError(err error) (code, msg string) {
 	return "AssumeRoleFailed", netReason(err)
 }
 
-// notRepeated stands for the text of an answer that did not come from AWS's own endpoint: a
-// connectivity test must not read other servers' pages back to its caller.
-const notRepeated = "the answer's text is not shown: the endpoint is not AWS's own"
-
-// apiMessage is AWS's own message for err, without the SDK's wrapping; an endpoint other than
-// AWS's gets no text repeated.
-func apiMessage(in *core.Integration, err error) string {
-	if !netguard.IsAWSEndpoint(in.Endpoint) {
-		return notRepeated
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) && ae.ErrorMessage() != "" {
-		return ae.ErrorMessage()
-	}
-	return err.Error()
-}
-
-// codePattern is what an error code looks like; from an endpoint other than AWS's anything else
-// is replaced, so that a code cannot carry a page's text either.
-var codePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._-]{0,63}$`)
-
-func safeCode(in *core.Integration, code string) string {
-	if code == "" || netguard.IsAWSEndpoint(in.Endpoint) || codePattern.MatchString(code) {
-		return code
-	}
-	return "UnrecognizedError"
-}
-
 func joinCode(code, msg string) string {
 	if msg == "" || msg == "no message" {
 		return code
@@ -637,22 +608,4 @@ func MaskKey(id string) string {
 		return strings.Repeat("*", len(id))
 	}
 	return id[:4] + "..." + id[len(id)-4:]
-}
-
-// scrubber replaces every secret of in with the redaction marker in text from elsewhere.
-func scrubber(in *core.Integration) *strings.Replacer {
-	var pairs []string
-	for _, s := range []core.Secret{in.SecretAccessKey, in.SessionToken, in.ExternalID} {
-		if v := s.Reveal(); len(v) >= 4 {
-			pairs = append(pairs, v, core.Redacted)
-		}
-	}
-	return strings.NewReplacer(pairs...)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
