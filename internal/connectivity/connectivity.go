@@ -279,7 +279,9 @@ func (t *Tester) checkEndpoint(ctx context.Context, in *core.Integration, st *st
 		}
 	}
 	// TCP, through the guard: an internal address is refused unless the operator allowed the host.
-	conn, err := t.policy.Dialer(t.timeout(in)).DialContext(ctx, "tcp", net.JoinHostPort(dialHost, dialPort))
+	dialer := t.policy.Dialer(t.timeout(in))
+	dialer.Resolver = t.resolver
+	conn, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(dialHost, dialPort))
 	var refused *netguard.RefusedError
 	if errors.As(err, &refused) {
 		return failed(refused.Code(), fmt.Sprintf("address: %s of %s resolves to a %s address, which trailproof does not connect to", dialHost, what, refused.Class),

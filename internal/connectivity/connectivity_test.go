@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -204,6 +205,26 @@ func TestChecks(t *testing.T) {
 				t.Errorf("the proxy saw %d tunnels, want the endpoint check's and the call's", proxy.Connects.Load()-before)
 			}
 		})
+	}
+}
+
+// TestDNSRebindingIsCaught: the name resolves to a public address for the DNS check and to
+// loopback when the connection is made; the guard checks the address it connects to, so the
+// endpoint check stops there.
+func TestDNSRebindingIsCaught(t *testing.T) {
+	dns, err := conntest.NewRebindingDNS(netip.MustParseAddr("52.94.133.131"), netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dns.Close()
+	in := integration("https://cloudtrail.us-east-1.amazonaws.com")
+	rep := connectivity.New(connectivity.WithResolver(dns.Resolver()), connectivity.WithMaxTimeout(5*time.Second)).Test(context.Background(), in)
+	f := rep.Failed()
+	if f == nil || f.Name != connectivity.CheckEndpoint || f.Code != "AddressNotAllowed" || !strings.Contains(f.Message, "loopback") {
+		t.Fatalf("report %+v; want the endpoint check refusing a loopback address", rep)
+	}
+	if n := dns.Queries.Load(); n < 2 {
+		t.Errorf("%d A queries: the check and the connection did not both resolve the name", n)
 	}
 }
 

@@ -311,6 +311,9 @@ func (p *Policy) Dialer(timeout time.Duration) *Dialer {
 type Dialer struct {
 	policy  *Policy
 	timeout time.Duration
+	// Resolver resolves host names (default: the system's). The guard checks what it answers at
+	// connect time, whatever it answered before.
+	Resolver *net.Resolver
 }
 
 // DialContext dials address ("host:port"), refusing an internal address the operator did not
@@ -321,7 +324,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		return nil, err
 	}
 	allowed := d.policy.allowsEndpoint(host, port) || d.policy.allowsProxy(host, port)
-	nd := net.Dialer{Timeout: d.timeout, KeepAlive: 30 * time.Second,
+	nd := net.Dialer{Timeout: d.timeout, KeepAlive: 30 * time.Second, Resolver: d.Resolver,
 		ControlContext: func(_ context.Context, _, resolved string, _ syscall.RawConn) error {
 			if allowed {
 				return nil
