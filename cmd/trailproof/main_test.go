@@ -58,7 +58,7 @@ func TestRunJSONUnderFaults(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"runId", "jobId", "actionId", "integration", "startedAt", "completedAt", "status", "logged", "alerted",
+		for _, k := range []string{"runId", "jobId", "actionId", "integration", "startedAt", "completedAt", "status", "verdict", "logged", "alerted", "loggedAt",
 			"window", "queries", "apiCalls", "throttled", "truncated", "events", "alerts", "suspicious", "expected", "warnings"} {
 			if _, ok := r[k]; !ok {
 				t.Errorf("result lacks %q", k)
@@ -136,7 +136,11 @@ func TestFailedRunExitsOne(t *testing.T) {
 	if code != exitFailed {
 		t.Fatalf("exit %d, want 1; out %s stderr %s", code, out, stderr)
 	}
-	if !strings.Contains(out, "Status     failed: AuthError") || !strings.Contains(out, "AccessDenied") {
+	if !strings.Contains(out, "Verdict    UNKNOWN — the run failed: AuthError") || !strings.Contains(out, "AccessDenied") {
 		t.Errorf("output does not give the failure and its reason:\n%s", out)
+	}
+	// A failed run proves nothing either way: no "NOT LOGGED", no expected event called missing.
+	if strings.Contains(out, "NOT LOGGED") || strings.Contains(out, "MISSING") {
+		t.Errorf("a failed run is reported as not logged:\n%s", out)
 	}
 }

@@ -46,8 +46,15 @@ type Run struct {
 	StartedAt     time.Time       `json:"startedAt"`
 	CompletedAt   *time.Time      `json:"completedAt,omitempty"`
 	Status        string          `json:"status"`
-	Logged        bool            `json:"logged"`
-	Alerted       bool            `json:"alerted"`
+	// Verdict is logged, not_logged or unknown (see verdict.go): a failed or cancelled run is
+	// never not_logged.
+	Verdict string `json:"verdict"`
+	// Logged and Alerted are nil while unknown; Logged may turn true while the run is querying,
+	// never back. Set them through MarkLogged, MarkAlerted and SettleVerdict.
+	Logged  *bool `json:"logged"`
+	Alerted *bool `json:"alerted"`
+	// LoggedAt is when Logged first turned true, on the run's clock.
+	LoggedAt      *time.Time      `json:"loggedAt,omitempty"`
 	Window        Window          `json:"window"`
 	Queries       int             `json:"queries"`
 	APICalls      int             `json:"apiCalls"`

@@ -127,6 +127,7 @@ func (e *Engine) CreateRun(ctx context.Context, integrationID string, a *core.Ac
 		Action: *a, StartedAt: e.clock.Now(), Status: core.StatusWaiting, Window: cor.Window(),
 		Events: []core.Event{}, Alerts: []core.Event{}, Suspicious: []core.Event{}, Warnings: []string{},
 	}
+	r.SettleVerdict()
 	for _, s := range a.ExpectedEvents {
 		r.Expected = append(r.Expected, core.ExpectedCount{Event: s})
 	}
@@ -351,7 +352,9 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	res := cor.Correlate(raws)
 	quiet := r.Progress.AllExpectedMatched && len(res.Events) == len(r.Events)
 	r.Progress.AllExpectedMatched = res.AllExpectedMatched()
-	r.Events, r.Logged, r.Truncated, r.WeakMatch = res.Events, res.Logged, res.Truncated, res.WeakMatch
+	r.Events, r.Truncated, r.WeakMatch = res.Events, res.Truncated, res.WeakMatch
+	now := e.clock.Now()
+	r.MarkLogged(res.Logged, now)
 	r.Expected = res.Expected
 	if integ.DiscoverNetworkDevices {
 		if err := e.recordSensors(ctx, r, cor.Sensors(raws)); err != nil {
@@ -371,7 +374,6 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	if r.Warnings == nil {
 		r.Warnings = []string{}
 	}
-	now := e.clock.Now()
 	deadline := Deadline(integ, r)
 	gaps := false
 	for _, c := range r.Progress.Cursors {
@@ -390,6 +392,7 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		// the run has completed.
 		if err := e.alertsPass(ctx, r, integ, cor, now); err != nil {
 			r.Status = core.StatusQuerying
+			r.SettleVerdict()
 			if uerr := e.store.UpdateRun(ctx, r); uerr != nil {
 				e.log.WarnContext(ctx, "cannot record a failed alerts pass", "runId", r.RunID, "error", uerr.Error())
 			}
@@ -397,6 +400,7 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		}
 		r.Warnings = composeWarnings(r, append([]string{}, res.Warnings...))
 	}
+	r.SettleVerdict()
 	out = stateOf(r)
 	if r.Status == core.StatusCompleted {
 		r.CompletedAt = &now
@@ -487,7 +491,8 @@ func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integr
 		}
 	}
 	res := cor.Alerts(r.Events, insights, rule)
-	r.Alerts, r.Alerted = res.Alerts, res.Alerted
+	r.Alerts = res.Alerts
+	r.MarkAlerted(res.Alerted)
 	r.Truncated = r.Truncated || res.Truncated
 	r.Progress.AlertWarnings = append(r.Progress.AlertWarnings, res.Warnings...)
 	r.Progress.NextAlertsAt = now.Add(integ.CorrelationQueryIntervalD())
@@ -548,6 +553,7 @@ func (e *Engine) Fail(ctx context.Context, in FailInput) (out State, err error) 
 	}
 	now := e.clock.Now()
 	r.Status, r.CompletedAt = core.StatusFailed, &now
+	r.SettleVerdict()
 	if in.Error != nil {
 		r.Error = in.Error.Error
 		if in.Error.Cause != "" {
@@ -574,6 +580,7 @@ func (e *Engine) Cancel(ctx context.Context, runID string) (*core.Run, error) {
 		}
 		now := e.clock.Now()
 		r.Status, r.CompletedAt = core.StatusCancelled, &now
+		r.SettleVerdict()
 		err = e.store.UpdateRun(ctx, r)
 		if err == nil {
 			return r, nil

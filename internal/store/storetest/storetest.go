@@ -175,7 +175,7 @@ func testIntegrationErrors(t *testing.T, s core.Store) {
 
 // NewRun returns a run in its first state.
 func NewRun(id, status string) *core.Run {
-	return &core.Run{
+	r := &core.Run{
 		RunID: id, JobID: "job-42", ActionID: "A104-123", IntegrationID: "int-1", Integration: "prod",
 		Action: core.Action{JobID: "job-42", ActionID: "A104-123", StartTime: t0,
 			Actor:          core.Actor{UserAgentToken: "stratus-red-team_5c59eb79", Hosts: []string{"1.2.3.4"}},
@@ -185,6 +185,8 @@ func NewRun(id, status string) *core.Run {
 		Expected: []core.ExpectedCount{{Event: "ec2.amazonaws.com:GetPasswordData"}},
 		Progress: core.Progress{NextQueryAt: t0.Add(30 * time.Second)},
 	}
+	r.SettleVerdict()
+	return r
 }
 
 func testRuns(t *testing.T, s core.Store) {
@@ -230,7 +232,9 @@ func testRuns(t *testing.T, s core.Store) {
 
 	// The result ends the run; a second update with the same lists keeps them.
 	done := time.Date(2024, 7, 30, 21, 52, 0, 123456789, time.UTC)
-	stored.Status, stored.CompletedAt, stored.Logged, stored.Alerted = core.StatusCompleted, &done, true, true
+	stored.Status, stored.CompletedAt = core.StatusCompleted, &done
+	stored.MarkLogged(true, done)
+	stored.MarkAlerted(true)
 	stored.Alerts = []core.Event{Event(3, 100)}
 	stored.Warnings = []string{"throttled once"}
 	must(t, "UpdateRun to completed", s.UpdateRun(ctx, stored))
@@ -568,4 +572,35 @@ func DynamoEndpoint(t testing.TB) string {
 	}
 	c.Close()
 	return ep
+}
+
+// LegacyRecord turns a stored run record (the JSON summary both stores keep) into the shape
+// written before runs had a verdict: no verdict, and "logged": false even for a failed run.
+func LegacyRecord(t *testing.T, record []byte) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(record, &m); err != nil {
+		t.Fatalf("stored run record: %v", err)
+	}
+	delete(m, "verdict")
+	delete(m, "loggedAt")
+	m["logged"], m["alerted"] = false, false
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// CheckLegacyFailedRun checks that a failed run stored before runs had a verdict reads as
+// unknown, with logged and alerted null, and nothing else lost.
+func CheckLegacyFailedRun(t *testing.T, got *core.Run) {
+	t.Helper()
+	if got.Verdict != core.VerdictUnknown || got.Logged != nil || got.Alerted != nil {
+		t.Errorf("a failed run stored before verdicts reads as verdict %q logged %v alerted %v, want unknown, null, null",
+			got.Verdict, got.Logged, got.Alerted)
+	}
+	if got.Error != "TransientError: boom" || got.JobID != "job-42" || len(got.Expected) != 1 {
+		t.Errorf("the legacy record lost data: %+v", got)
+	}
 }
