@@ -37,15 +37,15 @@ type ExpectedCount struct {
 // Run is one correlation of one action: its progress while it runs and its result when it ends.
 // The API, the CLI and the stores share this shape.
 type Run struct {
-	RunID         string          `json:"runId"`
-	JobID         string          `json:"jobId"`
-	ActionID      string          `json:"actionId"`
-	IntegrationID string          `json:"integrationId,omitempty"`
-	Integration   string          `json:"integration"` // the integration's name
-	Action        Action          `json:"action"`
-	StartedAt     time.Time       `json:"startedAt"`
-	CompletedAt   *time.Time      `json:"completedAt,omitempty"`
-	Status        string          `json:"status"`
+	RunID         string     `json:"runId"`
+	JobID         string     `json:"jobId"`
+	ActionID      string     `json:"actionId"`
+	IntegrationID string     `json:"integrationId,omitempty"`
+	Integration   string     `json:"integration"` // the integration's name
+	Action        Action     `json:"action"`
+	StartedAt     time.Time  `json:"startedAt"`
+	CompletedAt   *time.Time `json:"completedAt,omitempty"`
+	Status        string     `json:"status"`
 	// Verdict is logged, not_logged or unknown (see verdict.go): a failed or cancelled run is
 	// never not_logged.
 	Verdict string `json:"verdict"`
@@ -54,18 +54,18 @@ type Run struct {
 	Logged  *bool `json:"logged"`
 	Alerted *bool `json:"alerted"`
 	// LoggedAt is when Logged first turned true, on the run's clock.
-	LoggedAt      *time.Time      `json:"loggedAt,omitempty"`
-	Window        Window          `json:"window"`
-	Queries       int             `json:"queries"`
-	APICalls      int             `json:"apiCalls"`
-	Throttled     int             `json:"throttled"`
-	Truncated     bool            `json:"truncated"`
-	WeakMatch     bool            `json:"weakMatch,omitempty"` // matched on expected event names only
-	Events        []Event         `json:"events"`
-	Alerts        []Event         `json:"alerts"`
-	Suspicious    []Event         `json:"suspicious"`
-	Expected      []ExpectedCount `json:"expected"`
-	Warnings      []string        `json:"warnings"`
+	LoggedAt   *time.Time      `json:"loggedAt,omitempty"`
+	Window     Window          `json:"window"`
+	Queries    int             `json:"queries"`
+	APICalls   int             `json:"apiCalls"`
+	Throttled  int             `json:"throttled"`
+	Truncated  bool            `json:"truncated"`
+	WeakMatch  bool            `json:"weakMatch,omitempty"` // matched on expected event names only
+	Events     []Event         `json:"events"`
+	Alerts     []Event         `json:"alerts"`
+	Suspicious []Event         `json:"suspicious"`
+	Expected   []ExpectedCount `json:"expected"`
+	Warnings   []string        `json:"warnings"`
 	// Sensors are the accounts and regions whose events the run read (discoverNetworkDevices).
 	Sensors []Sensor `json:"sensors,omitempty"`
 	Error   string   `json:"error,omitempty"`
