@@ -37,35 +37,30 @@ type ExpectedCount struct {
 // Run is one correlation of one action: its progress while it runs and its result when it ends.
 // The API, the CLI and the stores share this shape.
 type Run struct {
-	RunID         string     `json:"runId"`
-	JobID         string     `json:"jobId"`
-	ActionID      string     `json:"actionId"`
-	IntegrationID string     `json:"integrationId,omitempty"`
-	Integration   string     `json:"integration"` // the integration's name
-	Action        Action     `json:"action"`
-	StartedAt     time.Time  `json:"startedAt"`
-	CompletedAt   *time.Time `json:"completedAt,omitempty"`
-	Status        string     `json:"status"`
-	// Verdict is logged, not_logged or unknown (see verdict.go): a failed or cancelled run is
-	// never not_logged.
-	Verdict string `json:"verdict"`
-	// Logged and Alerted are nil while unknown; Logged may turn true while the run is querying,
-	// never back. Set them through MarkLogged, MarkAlerted and SettleVerdict.
-	Logged  *bool `json:"logged"`
-	Alerted *bool `json:"alerted"`
-	// LoggedAt is when Logged first turned true, on the run's clock.
-	LoggedAt   *time.Time      `json:"loggedAt,omitempty"`
-	Window     Window          `json:"window"`
-	Queries    int             `json:"queries"`
-	APICalls   int             `json:"apiCalls"`
-	Throttled  int             `json:"throttled"`
-	Truncated  bool            `json:"truncated"`
-	WeakMatch  bool            `json:"weakMatch,omitempty"` // matched on expected event names only
-	Events     []Event         `json:"events"`
-	Alerts     []Event         `json:"alerts"`
-	Suspicious []Event         `json:"suspicious"`
-	Expected   []ExpectedCount `json:"expected"`
-	Warnings   []string        `json:"warnings"`
+	RunID         string          `json:"runId"`
+	JobID         string          `json:"jobId"`
+	ActionID      string          `json:"actionId"`
+	IntegrationID string          `json:"integrationId,omitempty"`
+	Integration   string          `json:"integration"` // the integration's name
+	Action        Action          `json:"action"`
+	StartedAt     time.Time       `json:"startedAt"`
+	CompletedAt   *time.Time      `json:"completedAt,omitempty"`
+	Status        string          `json:"status"`
+	Verdict       string          `json:"verdict"` // logged, not_logged or unknown (verdict.go)
+	Logged        *bool           `json:"logged"`  // nil while unknown; set through MarkLogged and SettleVerdict
+	Alerted       *bool           `json:"alerted"` // nil while unknown; set through MarkAlerted and SettleVerdict
+	LoggedAt      *time.Time      `json:"loggedAt,omitempty"` // when Logged first turned true, on the run's clock
+	Window        Window          `json:"window"`
+	Queries       int             `json:"queries"`
+	APICalls      int             `json:"apiCalls"`
+	Throttled     int             `json:"throttled"`
+	Truncated     bool            `json:"truncated"`
+	WeakMatch     bool            `json:"weakMatch,omitempty"` // matched on expected event names only
+	Events        []Event         `json:"events"`
+	Alerts        []Event         `json:"alerts"`
+	Suspicious    []Event         `json:"suspicious"`
+	Expected      []ExpectedCount `json:"expected"`
+	Warnings      []string        `json:"warnings"`
 	// Sensors are the accounts and regions whose events the run read (discoverNetworkDevices).
 	Sensors []Sensor `json:"sensors,omitempty"`
 	Error   string   `json:"error,omitempty"`
