@@ -46,9 +46,9 @@ type Run struct {
 	StartedAt     time.Time       `json:"startedAt"`
 	CompletedAt   *time.Time      `json:"completedAt,omitempty"`
 	Status        string          `json:"status"`
-	Verdict       string          `json:"verdict"` // logged, not_logged or unknown (verdict.go)
-	Logged        *bool           `json:"logged"`  // nil while unknown; set through MarkLogged and SettleVerdict
-	Alerted       *bool           `json:"alerted"` // nil while unknown; set through MarkAlerted and SettleVerdict
+	Verdict       string          `json:"verdict"`            // logged, not_logged or unknown (verdict.go)
+	Logged        *bool           `json:"logged"`             // nil while unknown; set through MarkLogged and SettleVerdict
+	Alerted       *bool           `json:"alerted"`            // nil while unknown; set through MarkAlerted and SettleVerdict
 	LoggedAt      *time.Time      `json:"loggedAt,omitempty"` // when Logged first turned true, on the run's clock
 	Window        Window          `json:"window"`
 	Queries       int             `json:"queries"`
