@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/errclass"
 	"github.com/trailproof/trailproof/internal/testenv"
 )
 
@@ -142,5 +144,45 @@ func TestFailedRunExitsOne(t *testing.T) {
 	// A failed run proves nothing either way: no "NOT LOGGED", no expected event called missing.
 	if strings.Contains(out, "NOT LOGGED") || strings.Contains(out, "MISSING") {
 		t.Errorf("a failed run is reported as not logged:\n%s", out)
+	}
+}
+
+// TestNoNetworkSaysUnknown: with CloudTrail unreachable (its name does not resolve, as with no
+// network), a run fails at once with verdict UNKNOWN naming DNS, exit 1, instead of retrying for
+// minutes and printing NOT LOGGED.
+func TestNoNetworkSaysUnknown(t *testing.T) {
+	dir := t.TempDir()
+	settings := filepath.Join(dir, "integration.json")
+	doc := `{"name":"offline","awsRegion":"us-west-2","accessKeyId":"AKIATESTTESTTEST0001","secretAccessKey":"x-secret-x",` +
+		`"endpoint":"https://cloudtrail.us-west-2.nowhere.invalid","delayTime":0}`
+	action := filepath.Join(dir, "action.json")
+	start := time.Now().UTC().Add(-10 * time.Minute).Format(time.RFC3339)
+	act := `{"jobId":"job-1","actionId":"A1","startTime":"` + start + `","actor":{"userAgentToken":"stratus-red-team_x"}}`
+	for p, b := range map[string]string{settings: doc, action: act} {
+		if err := os.WriteFile(p, []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	began := time.Now()
+	code, out, stderr := runCLI("run", "--integration", settings, "--action", action, "--format", "table")
+	took := time.Since(began)
+	if code != exitFailed {
+		t.Fatalf("exit %d, want 1; out %s stderr %s", code, out, stderr)
+	}
+	if !strings.Contains(out, "Verdict    UNKNOWN — the run failed:") || !strings.Contains(out, "DNS") {
+		t.Errorf("the verdict does not say UNKNOWN naming DNS:\n%s", out)
+	}
+	if strings.Contains(out, "NOT LOGGED") || strings.Contains(out, "CloudTrail failed on its side") {
+		t.Errorf("a DNS failure is reported as not logged or blamed on CloudTrail:\n%s", out)
+	}
+	// A name that does not resolve is not retried for minutes (it used to take 210 s).
+	if took > 20*time.Second {
+		t.Errorf("the run took %s to fail on a DNS error", took)
+	}
+	// The connectivity test on the same settings blames the same side with the same remedy.
+	_, testOut, _ := runCLI("test", "--integration", settings)
+	remedy := errclass.Remedy(errclass.DNS, "DNSFailure", errclass.Settings{Endpoint: true})
+	if !strings.Contains(testOut, "DNSFailure") || !strings.Contains(testOut, remedy) || !strings.Contains(out, remedy) {
+		t.Errorf("the run and the connectivity test disagree; want the remedy %q in both:\nrun:\n%s\ntest:\n%s", remedy, out, testOut)
 	}
 }

@@ -311,7 +311,7 @@ func (f *Factory) build(ctx context.Context, in *core.Integration) (*Source, err
 		shared:    f.shared,
 		budgetKey: func(region string) string { return identity + "|" + region },
 		scrub:     scrub,
-		role:      in.RoleARN != "",
+		diag:      diagSettings(in),
 	}, nil
 }
 

@@ -242,7 +242,7 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	}
 	src, err := e.sources.Source(ctx, integ)
 	if err != nil {
-		return in, fmt.Errorf("fetch run %s: %w", r.RunID, err)
+		return in, classify(fmt.Errorf("fetch run %s: %w", r.RunID, err))
 	}
 	cor := core.NewCorrelator(integ, &r.Action)
 	read := cor.ReadRange()
