@@ -85,6 +85,10 @@ func TestRunJSONUnderFaults(t *testing.T) {
 // and the field.
 func TestBadInput(t *testing.T) {
 	coreData := filepath.Join(testenv.RepoRoot(), "internal", "core", "testdata")
+	emptyDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(emptyDir, "empty.json"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -100,6 +104,9 @@ func TestBadInput(t *testing.T) {
 		{"faults", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"), "--faults", "throttle=2"}, []string{"faults", "throttle"}},
 		{"format", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--format", "xml"}, []string{"--format"}},
 		{"unknown command", []string{"frobnicate"}, []string{"unknown command"}},
+		{"no actor and no expected event", []string{"run", "--integration", demo("integration.json"), "--action", "testdata/no-actor.json", "--corpus", demo("cloudtrail.json")}, []string{"no-actor.json", "actor", "expectedEvents"}},
+		{"empty Records", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", "testdata/empty-records.json"}, []string{"empty-records.json", "no CloudTrail records"}},
+		{"empty corpus folder", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", emptyDir}, []string{emptyDir, "no CloudTrail records"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

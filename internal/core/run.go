@@ -90,6 +90,9 @@ type Progress struct {
 	AllExpectedMatched bool `json:"allExpectedMatched,omitempty"`
 	// AlertWarnings are the alerts step's warnings, kept apart like FetchWarnings.
 	AlertWarnings []string `json:"alertWarnings,omitempty"`
+	// Notes are warnings about the run's inputs, known when it is created (a corpus with no
+	// record near the window, records served regardless of region); every step keeps them.
+	Notes []string `json:"notes,omitempty"`
 	// NextAlertsAt is when the alerts step (Correlation Query and Insights) is due next.
 	NextAlertsAt time.Time `json:"nextAlertsAt,omitzero"`
 }

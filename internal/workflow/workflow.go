@@ -122,11 +122,17 @@ func (e *Engine) CreateRun(ctx context.Context, integrationID string, a *core.Ac
 		runID = uuid.NewString()
 	}
 	cor := core.NewCorrelator(in, a)
+	notes, err := e.checkHistory(in, cor.Window())
+	if err != nil {
+		return nil, err
+	}
 	r := &core.Run{
 		RunID: runID, JobID: a.JobID, ActionID: a.ActionID, IntegrationID: in.ID, Integration: in.Name,
 		Action: *a, StartedAt: e.clock.Now(), Status: core.StatusWaiting, Window: cor.Window(),
 		Events: []core.Event{}, Alerts: []core.Event{}, Suspicious: []core.Event{}, Warnings: []string{},
 	}
+	r.Progress.Notes = notes
+	r.Warnings = composeWarnings(r, nil)
 	r.SettleVerdict()
 	for _, s := range a.ExpectedEvents {
 		r.Expected = append(r.Expected, core.ExpectedCount{Event: s})
@@ -525,12 +531,13 @@ func composeWarnings(r *core.Run, correlate []string) []string {
 	if correlate == nil {
 		// Keep the correlate step's own warnings: those not from fetch or alerts.
 		for _, w := range r.Warnings {
-			if !slices.Contains(r.Progress.FetchWarnings, w) && !slices.Contains(r.Progress.AlertWarnings, w) {
+			if !slices.Contains(r.Progress.FetchWarnings, w) && !slices.Contains(r.Progress.AlertWarnings, w) && !slices.Contains(r.Progress.Notes, w) {
 				correlate = append(correlate, w)
 			}
 		}
 	}
-	out := append(slices.Clone(r.Progress.FetchWarnings), correlate...)
+	out := append(slices.Clone(r.Progress.Notes), r.Progress.FetchWarnings...)
+	out = append(out, correlate...)
 	for _, w := range r.Progress.AlertWarnings {
 		if !slices.Contains(out, w) {
 			out = append(out, w)
