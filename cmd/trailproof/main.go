@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -80,14 +81,27 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // report prints err for a person and maps it to an exit code: 2 for bad input, 1 otherwise.
 func report(stderr io.Writer, err error) int {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return exitOK
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, flag.ErrHelp) {
+		return exitOK // -h printed the flags: asking for help is no error
 	}
 	fmt.Fprintln(stderr, "trailproof:", err)
 	if core.ErrorCode(err) == core.EINVALID || errors.Is(err, errUsage) {
 		return exitBadInput
 	}
 	return exitFailed
+}
+
+// parseFlags parses a subcommand's flags; -h and --help give flag.ErrHelp, which report turns
+// into exit 0 (the flag package has printed the flags), and any other mistake a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		return err
+	}
+	return usageError("%v", err)
 }
 
 // errUsage marks a command-line mistake (exit 2).

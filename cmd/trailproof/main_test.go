@@ -193,3 +193,105 @@ func TestNoNetworkSaysUnknown(t *testing.T) {
 		t.Errorf("the run and the connectivity test disagree; want the remedy %q in both:\nrun:\n%s\ntest:\n%s", remedy, out, testOut)
 	}
 }
+
+// writeFiles writes name -> content under dir and returns the paths by name.
+func writeFiles(t *testing.T, files map[string]string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	paths := map[string]string{}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		paths[name] = p
+	}
+	return paths
+}
+
+// TestRegionAsCloudTrail: an integration in eu-west-1 against a corpus of us-west-2 records finds
+// nothing, as CloudTrail would, and says why in the result and on stderr.
+func TestRegionAsCloudTrail(t *testing.T) {
+	var doc struct{ Records []map[string]any }
+	b, err := os.ReadFile(demo("cloudtrail.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var west []map[string]any
+	for _, r := range doc.Records {
+		if r["awsRegion"] == "us-west-2" {
+			west = append(west, r)
+		}
+	}
+	corpus, _ := json.Marshal(map[string]any{"Records": west})
+	var integ map[string]any
+	b, _ = os.ReadFile(demo("integration.json"))
+	_ = json.Unmarshal(b, &integ)
+	integ["awsRegion"] = "eu-west-1"
+	ib, _ := json.Marshal(integ)
+	p := writeFiles(t, map[string]string{"west.json": string(corpus), "eu.json": string(ib)})
+
+	code, out, stderr := runCLI("run", "--integration", p["eu.json"], "--action", demo("action.json"), "--corpus", p["west.json"], "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r core.Run
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Verdict != core.VerdictNotLogged || len(r.Events) != 0 {
+		t.Errorf("verdict %s with %d events, want not_logged with none", r.Verdict, len(r.Events))
+	}
+	want := "all of other regions (us-west-2)"
+	if !strings.Contains(strings.Join(r.Warnings, "\n"), want) || !strings.Contains(stderr, want) {
+		t.Errorf("the result and stderr do not say why (want %q): warnings %v, stderr %s", want, r.Warnings, stderr)
+	}
+	// With the rule relaxed, the same run finds the action's events.
+	code, out, _ = runCLI("run", "--integration", p["eu.json"], "--action", demo("action.json"), "--corpus", p["west.json"], "--format", "json", "--any-region")
+	r = core.Run{}
+	_ = json.Unmarshal([]byte(out), &r)
+	if code != exitOK || r.Verdict != core.VerdictLogged {
+		t.Errorf("--any-region: exit %d, verdict %s, want logged", code, r.Verdict)
+	}
+}
+
+// TestCorpusFarFromWindow: a corpus with no record within a day of the window is a warning in
+// the result and on stderr.
+func TestCorpusFarFromWindow(t *testing.T) {
+	p := writeFiles(t, map[string]string{"action.json": `{"jobId":"j","actionId":"a","startTime":"2025-01-01T00:00:00Z","actor":{"userAgentToken":"stratus-red-team_3f2a9c1e"}}`})
+	code, out, stderr := runCLI("run", "--integration", demo("integration.json"), "--action", p["action.json"], "--corpus", demo("cloudtrail.json"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, w := range []string{out, stderr} {
+		if !strings.Contains(w, "holds no record within a day of the window") {
+			t.Errorf("no warning about the corpus being far from the window in:\n%s", w)
+		}
+	}
+}
+
+// TestStratusServedAnyRegion: the Stratus detonation logs carry anonymised regions; the run
+// still finds the technique's events and says how many records were served regardless of region.
+func TestStratusServedAnyRegion(t *testing.T) {
+	logs := testenv.SharedData(t, "stratus-red-team", "docs", "detonation-logs", "aws.credential-access.ec2-get-password-data.json")
+	p := writeFiles(t, map[string]string{"action.json": `{"jobId":"j","actionId":"a","startTime":"2024-07-30T21:31:10Z",` +
+		`"actor":{"userAgentToken":"stratus-red-team_5c59eb79-6dac-405c-a4c4-e19aec03c666"},"expectedEvents":["ec2.amazonaws.com:GetPasswordData"]}`})
+	code, out, stderr := runCLI("run", "--integration", demo("integration.json"), "--action", p["action.json"], "--corpus", logs, "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r core.Run
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	// The ground truth: 34 events, all with the technique's user agent.
+	if r.Verdict != core.VerdictLogged || len(r.Events) != 34 {
+		t.Errorf("verdict %s with %d events, want logged with the 34 of the detonation", r.Verdict, len(r.Events))
+	}
+	if !strings.Contains(strings.Join(r.Warnings, "\n"), "34 records of the corpus have an awsRegion that is not an AWS region") {
+		t.Errorf("no warning counting the records served regardless of region: %v", r.Warnings)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,8 +42,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addr := fs.String("addr", server.DefaultAddr, "listen `address`; beyond loopback only with "+envToken+" set")
 	data := fs.String("data", defaultDataDir(), "data `dir`: the store, its seal key and the token file")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (JSON logs on stderr)")
-	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("serve takes no arguments, got %q", fs.Args())
@@ -87,8 +88,11 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	file := fs.String("integration", "", "integration settings `file` (JSON, MSI or Legacy form)")
 	format := fs.String("format", "table", "output: table or json")
-	if err := fs.Parse(args); err != nil {
-		return exitBadInput
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitBadInput // the flag package has said what is wrong
 	}
 	switch {
 	case fs.NArg() > 0:
