@@ -22,10 +22,10 @@ type emulatorConfig struct {
 	deliveryDelay time.Duration
 	rate          float64
 	faults        string
-	anyRegion     bool          // serve every record to every region
-	history       time.Duration // how far back records are served (CloudTrail: 90 days; 0: all)
-	unsigned      bool          // answer calls without a SigV4 Authorization header
-	keys          multiFlag     // ID:SECRET, the only keys the emulator knows
+	anyRegion     bool              // serve every record to every region
+	history       time.Duration     // how far back records are served (CloudTrail: 90 days; 0: all)
+	unsigned      bool              // answer calls without a SigV4 Authorization header
+	keys          multiFlag         // ID:SECRET, the only keys the emulator knows
 	integration   *core.Integration // when set, its access key is the emulator's only known key
 	window        *core.Window      // when set, count the records within a day of it
 	logger        *slog.Logger
