@@ -295,3 +295,21 @@ func TestStratusServedAnyRegion(t *testing.T) {
 		t.Errorf("no warning counting the records served regardless of region: %v", r.Warnings)
 	}
 }
+
+// TestHelp: --help (and -h) on any subcommand prints its flags and exits 0 without an error line.
+func TestHelp(t *testing.T) {
+	for _, cmd := range []string{"run", "serve", "emulate", "test"} {
+		for _, flag := range []string{"--help", "-h"} {
+			code, out, stderr := runCLI(cmd, flag)
+			if code != exitOK {
+				t.Errorf("%s %s: exit %d, want 0", cmd, flag, code)
+			}
+			if strings.Contains(stderr, "trailproof:") || strings.Contains(stderr, "help requested") {
+				t.Errorf("%s %s: an error line on stderr:\n%s", cmd, flag, stderr)
+			}
+			if !strings.Contains(out+stderr, "Usage of "+cmd) {
+				t.Errorf("%s %s: no flags printed:\n%s%s", cmd, flag, out, stderr)
+			}
+		}
+	}
+}
