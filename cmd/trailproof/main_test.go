@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,5 +312,68 @@ func TestHelp(t *testing.T) {
 				t.Errorf("%s %s: no flags printed:\n%s%s", cmd, flag, out, stderr)
 			}
 		}
+	}
+}
+
+// TestProgressOffTerminal: a real-clock run off a terminal logs one line per query on stderr,
+// shows a retried failure at once, and --quiet turns both off.
+func TestProgressOffTerminal(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		if calls.Add(1) == 1 {
+			w.Header().Set("X-Amzn-ErrorType", "ThrottlingException")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"__type":"ThrottlingException","message":"Rate exceeded"}`)
+			return
+		}
+		io.WriteString(w, `{"Events":[]}`)
+	}))
+	defer srv.Close()
+	start := time.Now().UTC().Add(-15 * time.Minute).Format(time.RFC3339)
+	p := writeFiles(t, map[string]string{
+		"integration.json": `{"name":"p","awsRegion":"us-west-2","accessKeyId":"AKIATESTTESTTEST0001","secretAccessKey":"x-secret-x",` +
+			`"endpoint":"` + srv.URL + `","queryTime":1,"settleTime":0}`,
+		"action.json": `{"jobId":"j","actionId":"a","startTime":"` + start + `","actor":{"userAgentToken":"tok"},"expectedEvents":["ec2.amazonaws.com:RunInstances"]}`,
+	})
+	code, out, stderr := runCLI("run", "--integration", p["integration.json"], "--action", p["action.json"])
+	if code != exitOK || !strings.Contains(out, "NOT LOGGED") {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(stderr, "ThrottlingException") || !strings.Contains(stderr, "waiting for the first query") {
+		t.Errorf("stderr lacks the retried failure or the progress line:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "\r") {
+		t.Errorf("a live line off a terminal:\n%q", stderr)
+	}
+	calls.Store(0)
+	_, _, stderr = runCLI("run", "--integration", p["integration.json"], "--action", p["action.json"], "--quiet")
+	if stderr != "" {
+		t.Errorf("--quiet still prints:\n%s", stderr)
+	}
+}
+
+// TestProgressLiveLine: on a terminal the progress is one line redrawn in place, with the
+// countdown to the next query.
+func TestProgressLiveLine(t *testing.T) {
+	var b strings.Builder
+	v := newProgressView(&b, true)
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	v.now = func() time.Time { return now }
+	r := &core.Run{Queries: 3, APICalls: 7, Throttled: 1, Events: make([]core.Event, 2),
+		Window: core.Window{From: now.Add(-5 * time.Minute), To: now.Add(5 * time.Minute)}}
+	r.Progress.RawEvents = 40
+	v.update(r, 30*time.Second)
+	v.failure("lookupEvents retry: code=ThrottlingException")
+	v.close()
+	got := b.String()
+	for _, want := range []string{"\r\033[Kquery 3 done; window 2026-11-30T11:55:00Z .. 2026-11-30T12:05:00Z; 40 events read, 2 matched, 7 LookupEvents calls, 1 throttled; next query in 30s",
+		"12:00:00  lookupEvents retry: code=ThrottlingException\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%q", want, got)
+		}
+	}
+	if !strings.HasSuffix(got, "\n") {
+		t.Errorf("the live line is not ended when the run ends: %q", got)
 	}
 }

@@ -35,7 +35,7 @@ type runFlags struct {
 	deliveryDelay         time.Duration
 	emu                   emulatorConfig // the flags that relax the emulator's CloudTrail rules
 	data                  string
-	verbose               bool
+	verbose, quiet        bool
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -52,6 +52,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.format, "format", "table", "output: table or json")
 	fs.StringVar(&f.data, "data", "", "keep the run in this `dir` (default: a temporary one)")
 	fs.BoolVar(&f.verbose, "v", false, "log every step (JSON on stderr)")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress on stderr while a real-clock run waits")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -99,16 +100,24 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 	if err != nil {
 		return nil, err
 	}
-	logger := slog.New(slog.DiscardHandler)
-	if f.verbose {
-		logger = slog.New(slog.NewJSONHandler(stderr, nil))
-	}
-
 	var notes []string
 	var emu *runningEmulator
 	var clk clock.Clock = clock.Real{}
 	if len(f.corpus) > 0 && f.clock != "real" {
 		clk = clock.NewVirtual(action.StartTime)
+	}
+	_, realClock := clk.(clock.Real)
+	var view *progressView
+	if realClock && !f.quiet {
+		view = newProgressView(stderr, isTerminal(stderr))
+		defer view.close()
+	}
+	logger := slog.New(slog.DiscardHandler)
+	switch {
+	case f.verbose:
+		logger = slog.New(slog.NewJSONHandler(stderr, nil))
+	case view != nil:
+		logger = slog.New(failureHandler{view: view}) // retried failures at once
 	}
 	if len(f.corpus) > 0 {
 		window := core.NewCorrelator(integ, action).Window()
@@ -120,7 +129,7 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 			return nil, err
 		}
 		defer emu.Close()
-		if _, real := clk.(clock.Real); real && cfg.history > 0 && window.To.Before(time.Now().Add(-cfg.history)) {
+		if realClock && cfg.history > 0 && window.To.Before(time.Now().Add(-cfg.history)) {
 			notes = append(notes, fmt.Sprintf("on the real clock the window %s .. %s is older than the emulator's %s history, as CloudTrail's would be: use the virtual clock or --history 0",
 				window.From.Format(time.RFC3339), window.To.Format(time.RFC3339), cfg.history))
 		}
@@ -173,8 +182,8 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 		}
 	}
 	var progress workflow.Progress
-	if _, real := clk.(clock.Real); real {
-		progress = func(r *core.Run, next time.Duration) { printProgress(stderr, r, next) }
+	if view != nil {
+		progress = view.update
 	}
 	r, err = eng.Execute(ctx, r.RunID, progress)
 	if err != nil || emu == nil {
@@ -236,16 +245,4 @@ func sanitizeID(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// printProgress tells a person watching a real-clock run what it is doing while it waits.
-func printProgress(w io.Writer, r *core.Run, next time.Duration) {
-	now := time.Now().UTC().Format(time.TimeOnly)
-	if r.Queries == 0 {
-		fmt.Fprintf(w, "%s  waiting %s for the first query (delayTime); window %s .. %s\n", now, next.Round(time.Second),
-			r.Window.From.Format(time.RFC3339), r.Window.To.Format(time.RFC3339))
-		return
-	}
-	fmt.Fprintf(w, "%s  query %d done: %d events read, %d matched, %d LookupEvents calls; next query in %s\n",
-		now, r.Queries, r.Progress.RawEvents, len(r.Events), r.APICalls, next.Round(time.Second))
 }
