@@ -38,6 +38,8 @@ type runningEmulator struct {
 	srv *emulator.Server
 	// Near counts, by awsRegion, the records within a day of the config's window.
 	Near map[string]int
+	// Old counts the records older than the history on the emulator's clock at start.
+	Old int
 }
 
 // Close stops the listener.
@@ -92,7 +94,15 @@ func startEmulator(_ context.Context, c emulatorConfig) (*runningEmulator, error
 			}
 		}
 	}
-	return &runningEmulator{Emulator: em, URL: srv.URL(), srv: srv, Near: near}, nil
+	old := 0
+	if c.history > 0 {
+		for _, ev := range events {
+			if ev.EventTime.Before(c.clock.Now().Add(-c.history)) {
+				old++
+			}
+		}
+	}
+	return &runningEmulator{Emulator: em, URL: srv.URL(), srv: srv, Near: near, Old: old}, nil
 }
 
 // emulatorFlags are the flags that relax the emulator's CloudTrail rules, shared by run and emulate.
@@ -127,8 +137,25 @@ func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer em.Close()
-	fmt.Fprintf(stdout, "CloudTrail emulator serving %d records at %s (rate %g/s, delivery delay %s); Ctrl-C stops it\n",
-		em.Len(), em.URL, c.rate, c.deliveryDelay)
+	rules := []string{"each region its own records", fmt.Sprintf("the last %g days", c.history.Hours()/24), "SigV4 required"}
+	if c.anyRegion {
+		rules[0] = "every record to every region (--any-region)"
+	}
+	if c.history == 0 {
+		rules[1] = "all history (--history 0)"
+	}
+	if c.unsigned {
+		rules[2] = "unsigned calls answered (--unsigned)"
+	}
+	if len(c.keys) > 0 {
+		rules = append(rules, fmt.Sprintf("%d known keys, signatures checked", len(c.keys)))
+	}
+	fmt.Fprintf(stdout, "CloudTrail emulator serving %d records at %s (rate %g/s, delivery delay %s; %s); Ctrl-C stops it\n",
+		em.Len(), em.URL, c.rate, c.deliveryDelay, strings.Join(rules, ", "))
+	if em.Old > 0 {
+		fmt.Fprintf(stderr, "trailproof: warning: %d of the records are older than the %g days served, as CloudTrail keeps no more; --history 0 serves them\n",
+			em.Old, c.history.Hours()/24)
+	}
 	<-ctx.Done()
 	return nil
 }
