@@ -59,3 +59,58 @@ func TestHistoryRefused(t *testing.T) {
 		t.Errorf("against an endpoint override: %v; want the run", err)
 	}
 }
+
+// TestVerdictWhileQuerying: a run is unknown until something matches; logged then turns true
+// (with loggedAt) while it still queries and never turns back; a run cancelled after that is
+// unknown, with logged still true and alerted null, never false.
+func TestVerdictWhileQuerying(t *testing.T) {
+	start := time.Date(2026, 3, 3, 14, 0, 0, 0, time.UTC)
+	s := newStack(t, demoEvents(t), start)
+	s.integration(t, demoSettings)
+	ctx := context.Background()
+	r, err := s.eng.CreateRun(ctx, "it", &core.Action{JobID: "j", ActionID: "a", StartTime: start,
+		Actor: core.Actor{UserAgentToken: "stratus-red-team_3f2a9c1e"}, ExpectedEvents: []string{"ec2:NeverHappens"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Verdict != core.VerdictUnknown || r.Logged != nil || r.Alerted != nil {
+		t.Fatalf("a new run: verdict %s logged %v alerted %v, want unknown, null, null", r.Verdict, r.Logged, r.Alerted)
+	}
+	var seen []string
+	wasLogged := false
+	cancelled := false
+	_, err = s.eng.Execute(ctx, r.RunID, func(r *core.Run, _ time.Duration) {
+		seen = append(seen, r.Status+"/"+r.Verdict)
+		if r.Logged != nil && !*r.Logged {
+			t.Errorf("a %s run says logged false", r.Status)
+		}
+		if wasLogged && !r.IsLogged() {
+			t.Errorf("logged turned back to %v", r.Logged)
+		}
+		if r.IsLogged() {
+			if r.Verdict != core.VerdictLogged || r.LoggedAt == nil {
+				t.Errorf("logged while %s: verdict %s, loggedAt %v", r.Status, r.Verdict, r.LoggedAt)
+			}
+			wasLogged = true
+			if !cancelled {
+				cancelled = true
+				if _, err := s.eng.Cancel(ctx, r.RunID); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !wasLogged {
+		t.Fatalf("logged never turned true while querying: %v", seen)
+	}
+	final, err := s.store.GetRun(ctx, r.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Status != core.StatusCancelled || final.Verdict != core.VerdictUnknown || !final.IsLogged() || final.Alerted != nil {
+		t.Errorf("cancelled run: %s verdict %s logged %v alerted %v; want cancelled, unknown, true, null", final.Status, final.Verdict, final.Logged, final.Alerted)
+	}
+}
