@@ -94,8 +94,8 @@ const (
 
 func (k kind) retryable() bool { return k == kindThrottled || k == kindTransient }
 
-// diagSettings is what of in shapes an error's remedy.
-func diagSettings(in *core.Integration) errclass.Settings {
+// DiagSettings is what of in shapes an error's remedy (errclass), for the source and the connectivity test alike.
+func DiagSettings(in *core.Integration) errclass.Settings {
 	return errclass.Settings{Endpoint: in.Endpoint != "", Proxy: in.Proxy != "", Role: in.RoleARN != ""}
 }
 

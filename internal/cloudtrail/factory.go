@@ -311,7 +311,7 @@ func (f *Factory) build(ctx context.Context, in *core.Integration) (*Source, err
 		shared:    f.shared,
 		budgetKey: func(region string) string { return identity + "|" + region },
 		scrub:     scrub,
-		diag:      diagSettings(in),
+		diag:      DiagSettings(in),
 	}, nil
 }
 

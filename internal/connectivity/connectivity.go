@@ -271,7 +271,7 @@ func (t *Tester) checkEndpoint(ctx context.Context, in *core.Integration, st *st
 	d := net.Dialer{}
 	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(dialHost, dialPort))
 	if err != nil {
-		return failed("ConnectionFailed", fmt.Sprintf("TCP: cannot connect to %s at %s (%s)", what, net.JoinHostPort(dialHost, dialPort), netReason(err)),
+		return failed("ConnectionFailed", fmt.Sprintf("TCP: cannot connect to %s at %s (%s)", what, net.JoinHostPort(dialHost, dialPort), errclass.NetReason(err)),
 			errclass.Remedy(errclass.TCP, "ConnectionFailed", set))
 	}
 	defer conn.Close()
@@ -325,12 +325,12 @@ func proxyFor(in *core.Integration, target *url.URL) (*url.URL, error) {
 func connectTunnel(conn net.Conn, hostport string, set errclass.Settings) *Check {
 	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: hostport}, Host: hostport, Header: http.Header{}}
 	if err := req.Write(conn); err != nil {
-		c := failed("ProxyFailure", fmt.Sprintf("proxy: cannot send CONNECT %s (%s)", hostport, netReason(err)), errclass.Remedy(errclass.Proxy, "ProxyFailure", set))
+		c := failed("ProxyFailure", fmt.Sprintf("proxy: cannot send CONNECT %s (%s)", hostport, errclass.NetReason(err)), errclass.Remedy(errclass.Proxy, "ProxyFailure", set))
 		return &c
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
 	if err != nil {
-		c := failed("ProxyFailure", fmt.Sprintf("proxy: no answer to CONNECT %s (%s)", hostport, netReason(err)), errclass.Remedy(errclass.Proxy, "ProxyFailure", set))
+		c := failed("ProxyFailure", fmt.Sprintf("proxy: no answer to CONNECT %s (%s)", hostport, errclass.NetReason(err)), errclass.Remedy(errclass.Proxy, "ProxyFailure", set))
 		return &c
 	}
 	resp.Body.Close()
@@ -354,21 +354,6 @@ func tlsFailure(err error, host string, set errclass.Settings) Check {
 		return failed(d.Code, fmt.Sprintf("TLS: the certificate of %s could not be verified (%s)", host, errclass.TLSReason(err)), d.Remedy)
 	}
 	return failed(d.Code, fmt.Sprintf("TLS: the handshake with %s failed (%s)", host, errclass.TLSReason(err)), d.Remedy)
-}
-
-func netReason(err error) string {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		err = oe.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
-	}
-	s := err.Error()
-	if i := strings.LastIndex(s, ": "); i >= 0 {
-		s = s[i+2:]
-	}
-	return s
 }
 
 // lookup makes the one LookupEvents call the last three checks judge.
@@ -412,7 +397,7 @@ func (t *Tester) checkCredentials(ctx context.Context, in *core.Integration, st 
 	var ae *cloudtrail.AuthError
 	if errors.As(err, &ae) {
 		code, msg := ae.Code, apiMessage(err)
-		remedy := errclass.Remedy(errclass.Credentials, code, settingsOf(in))
+		remedy := errclass.Remedy(errclass.Credentials, code, cloudtrail.DiagSettings(in))
 		switch {
 		case slices.Contains(unknownKeyCodes, code):
 			return failed(code, fmt.Sprintf("AWS does not recognise %s: %s", who, joinCode(code, msg)), remedy)
@@ -436,7 +421,7 @@ func callFailure(err error, in *core.Integration) Check {
 	var te *cloudtrail.ThrottledError
 	var tr *cloudtrail.TransientError
 	var re *cloudtrail.RequestError
-	d := errclass.Classify(err, settingsOf(in))
+	d := errclass.Classify(err, cloudtrail.DiagSettings(in))
 	switch {
 	case errors.As(err, &te):
 		return failed(te.Code, "CloudTrail throttled the test call, so the credentials could not be checked", d.Remedy)
@@ -460,7 +445,7 @@ func (t *Tester) checkPermission(ctx context.Context, in *core.Integration, st *
 				errclass.Remedy(errclass.Permission, ae.Code, errclass.Settings{}))
 		case ae.Code == "OptInRequired" || ae.Code == "RegionDisabledException":
 			return failed(ae.Code, fmt.Sprintf("the region %s is not enabled for this account", in.AWSRegion),
-				errclass.Remedy(errclass.Permission, ae.Code, settingsOf(in)))
+				errclass.Remedy(errclass.Permission, ae.Code, cloudtrail.DiagSettings(in)))
 		}
 	}
 	if st.err != nil {
@@ -496,11 +481,6 @@ func eventName(in *core.Integration, ev core.RawEvent) string {
 	return "event " + ev.EventID
 }
 
-// settingsOf is what of in shapes a remedy.
-func settingsOf(in *core.Integration) errclass.Settings {
-	return errclass.Settings{Endpoint: in.Endpoint != "", Proxy: in.Proxy != "", Role: in.RoleARN != ""}
-}
-
 // stsFailure finds, in err's chain, a failed STS operation: AssumeRole failing inside the
 // credentials provider is reported as such rather than as a CloudTrail refusal.
 func stsFailure(err error) (error, bool) {
@@ -522,7 +502,7 @@ func apiError(err error) (code, msg string) {
 	if errors.As(err, &ae) {
 		return ae.ErrorCode(), ae.ErrorMessage()
 	}
-	return "AssumeRoleFailed", netReason(err)
+	return "AssumeRoleFailed", errclass.NetReason(err)
 }
 
 // apiMessage is AWS's own message for err, without the SDK's wrapping.

@@ -158,13 +158,13 @@ func network(err error, s Settings) Diagnosis {
 	case isTLSVerifyError(err):
 		return diag(TLS, "TLSVerificationFailed", TLSReason(err), false, s)
 	case errors.As(err, &op) && op.Op == "proxyconnect":
-		return diag(Proxy, "ProxyFailure", netReason(err), true, s)
+		return diag(Proxy, "ProxyFailure", NetReason(err), true, s)
 	case isTLSError(err):
 		return diag(TLS, "TLSFailure", TLSReason(err), false, s)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return diag(Timeout, "Timeout", "no answer in time", true, s)
 	case errors.As(err, &op) || isConnectionError(err):
-		detail := netReason(err)
+		detail := NetReason(err)
 		if op != nil && op.Addr != nil {
 			detail = "cannot connect to " + op.Addr.String() + " (" + detail + ")"
 		}
@@ -234,7 +234,8 @@ func DNSReason(err error) string {
 	return err.Error()
 }
 
-func netReason(err error) string {
+// NetReason is a network failure in a few words: the innermost cause, "timed out" for a deadline.
+func NetReason(err error) string {
 	var oe *net.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
 		err = oe.Err
