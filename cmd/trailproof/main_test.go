@@ -107,6 +107,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, []string{"unknown command"}},
 		{"no actor and no expected event", []string{"run", "--integration", demo("integration.json"), "--action", "testdata/no-actor.json", "--corpus", demo("cloudtrail.json")}, []string{"no-actor.json", "actor", "expectedEvents"}},
 		{"empty Records", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", "testdata/empty-records.json"}, []string{"empty-records.json", "no CloudTrail records"}},
+		{"window outside CloudTrail's 90 days", []string{"run", "--integration", filepath.Join(coreData, "msi-minimal.json"), "--action", demo("action.json")}, []string{"action.json", "startTime", "90-day", "2026-03-03T13:55:00Z"}},
 		{"empty corpus folder", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", emptyDir}, []string{emptyDir, "no CloudTrail records"}},
 	}
 	for _, tt := range tests {

@@ -170,6 +170,9 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 	eng := workflow.New(st, sources, workflow.WithClock(clk), workflow.WithLogger(logger),
 		workflow.WithAlertCompiler(alerts.Compiler()))
 	r, err := eng.CreateRun(ctx, integ.ID, action, "")
+	if core.ErrorField(err) == "startTime" {
+		return nil, core.InFile(f.action, err) // outside CloudTrail's history: name the action file
+	}
 	if err != nil {
 		return nil, err
 	}
