@@ -293,19 +293,6 @@ func TestFilters(t *testing.T) {
 	}
 }
 
-func TestRegionFilter(t *testing.T) {
-	for _, tt := range []struct {
-		on   bool
-		want int
-	}{{false, 6}, {true, 2}} {
-		_, url := start(t, small(t), WithRate(0), WithRegionFilter(tt.on))
-		got, _ := readAll(t, client(url, "AKIATEST", "eu-west-1"), &cloudtrail.LookupEventsInput{})
-		if len(got) != tt.want {
-			t.Errorf("region filter %v: %d events for eu-west-1, want %d", tt.on, len(got), tt.want)
-		}
-	}
-}
-
 func TestErrors(t *testing.T) {
 	_, url := start(t, small(t), WithRate(0),
 		WithKeys(Key{AccessKeyID: "AKIAGOOD", SecretAccessKey: "secret-AKIAGOOD"}, Key{AccessKeyID: "AKIAOTHER", SecretAccessKey: "not-the-client's"},

@@ -96,3 +96,16 @@ func TestUnsignedRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestRegionFilter(t *testing.T) {
+	for _, tt := range []struct {
+		on   bool
+		want int
+	}{{false, 6}, {true, 2}} {
+		_, url := start(t, small(t), WithRate(0), WithRegionFilter(tt.on))
+		got, _ := readAll(t, client(url, "AKIATEST", "eu-west-1"), &cloudtrail.LookupEventsInput{})
+		if len(got) != tt.want {
+			t.Errorf("region filter %v: %d events for eu-west-1, want %d", tt.on, len(got), tt.want)
+		}
+	}
+}
