@@ -74,20 +74,16 @@ func read(in io.Reader, out io.Writer) (*summary, error) {
 	return s, sc.Err()
 }
 
-// reason is what a skipped test said, without go test's own framing lines.
+// reason is what a skipped test said last (t.Skip's message; earlier t.Log lines are not the
+// reason), without go test's own framing lines.
 func reason(lines []string) string {
-	var parts []string
-	for _, l := range lines {
-		t := strings.TrimSpace(l)
-		if t == "" || strings.HasPrefix(t, "=== ") || strings.HasPrefix(t, "--- SKIP") {
-			continue
+	for i := len(lines) - 1; i >= 0; i-- {
+		t := strings.TrimSpace(lines[i])
+		if t != "" && !strings.HasPrefix(t, "=== ") && !strings.HasPrefix(t, "--- SKIP") {
+			return t
 		}
-		parts = append(parts, t)
 	}
-	if len(parts) == 0 {
-		return "(no reason given)"
-	}
-	return strings.Join(parts, " ")
+	return "(no reason given)"
 }
 
 func (s *summary) print(out io.Writer) {
