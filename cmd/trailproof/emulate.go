@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/trailproof/trailproof/internal/clock"
@@ -21,8 +22,12 @@ type emulatorConfig struct {
 	deliveryDelay time.Duration
 	rate          float64
 	faults        string
-	regionFilter  bool
+	anyRegion     bool              // serve every record to every region
+	history       time.Duration     // how far back records are served (CloudTrail: 90 days; 0: all)
+	unsigned      bool              // answer calls without a SigV4 Authorization header
+	keys          multiFlag         // ID:SECRET, the only keys the emulator knows
 	integration   *core.Integration // when set, its access key is the emulator's only known key
+	window        *core.Window      // when set, count the records within a day of it
 	logger        *slog.Logger
 }
 
@@ -31,6 +36,10 @@ type runningEmulator struct {
 	*emulator.Emulator
 	URL string
 	srv *emulator.Server
+	// Near counts, by awsRegion, the records within a day of the config's window.
+	Near map[string]int
+	// Old counts the records older than the history on the emulator's clock at start.
+	Old int
 }
 
 // Close stops the listener.
@@ -43,7 +52,8 @@ func startEmulator(_ context.Context, c emulatorConfig) (*runningEmulator, error
 		return nil, err
 	}
 	opts := []emulator.Option{emulator.WithClock(c.clock), emulator.WithDeliveryDelay(c.deliveryDelay),
-		emulator.WithRegionFilter(c.regionFilter), emulator.WithLogger(c.logger)}
+		emulator.WithAnyRegion(c.anyRegion), emulator.WithHistory(c.history), emulator.WithUnsigned(c.unsigned),
+		emulator.WithLogger(c.logger)}
 	if c.rate > 0 {
 		opts = append(opts, emulator.WithRate(c.rate))
 	}
@@ -54,8 +64,19 @@ func startEmulator(_ context.Context, c emulatorConfig) (*runningEmulator, error
 		}
 		opts = append(opts, emulator.WithFaults(f))
 	}
+	var keys []emulator.Key
 	if in := c.integration; in != nil && in.AccessKeyID != "" {
-		opts = append(opts, emulator.WithKeys(emulator.Key{AccessKeyID: in.AccessKeyID, SecretAccessKey: in.SecretAccessKey}))
+		keys = append(keys, emulator.Key{AccessKeyID: in.AccessKeyID, SecretAccessKey: in.SecretAccessKey})
+	}
+	for _, k := range c.keys {
+		id, secret, ok := strings.Cut(k, ":")
+		if !ok || id == "" || secret == "" {
+			return nil, usageError("--key must be ACCESS_KEY_ID:SECRET_ACCESS_KEY")
+		}
+		keys = append(keys, emulator.Key{AccessKeyID: id, SecretAccessKey: core.Secret(secret)})
+	}
+	if len(keys) > 0 {
+		opts = append(opts, emulator.WithKeys(keys...))
 	}
 	em, err := emulator.New(events, opts...)
 	if err != nil {
@@ -65,7 +86,29 @@ func startEmulator(_ context.Context, c emulatorConfig) (*runningEmulator, error
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	return &runningEmulator{Emulator: em, URL: srv.URL(), srv: srv}, nil
+	near := map[string]int{}
+	if w := c.window; w != nil {
+		for _, ev := range events {
+			if !ev.EventTime.Before(w.From.Add(-24*time.Hour)) && !ev.EventTime.After(w.To.Add(24*time.Hour)) {
+				near[ev.Region]++
+			}
+		}
+	}
+	old := 0
+	if c.history > 0 {
+		for _, ev := range events {
+			if ev.EventTime.Before(c.clock.Now().Add(-c.history)) {
+				old++
+			}
+		}
+	}
+	return &runningEmulator{Emulator: em, URL: srv.URL(), srv: srv, Near: near, Old: old}, nil
+}
+
+// emulatorFlags are the flags that relax the emulator's CloudTrail rules, shared by run and emulate.
+func emulatorFlags(fs *flag.FlagSet, c *emulatorConfig) {
+	fs.BoolVar(&c.anyRegion, "any-region", false, "serve every record to a query in any region (CloudTrail serves a region its own records)")
+	fs.DurationVar(&c.history, "history", core.History, "serve records this far back from the emulator's clock (CloudTrail keeps 90 days); 0 serves all")
 }
 
 func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,9 +121,11 @@ func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Float64Var(&c.rate, "rate", emulator.DefaultRate, "LookupEvents calls per second per access key and region")
 	fs.DurationVar(&c.deliveryDelay, "delivery-delay", emulator.DefaultDeliveryDelay, "when a record becomes visible after its eventTime")
 	fs.StringVar(&c.faults, "faults", "", "injected faults, e.g. throttle=0.3,error=0.1,slow=2s,dup=0.1")
-	fs.BoolVar(&c.regionFilter, "filter-region", false, "serve only records of the queried region")
-	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+	emulatorFlags(fs, &c)
+	fs.Var(&c.keys, "key", "an access key `ID:SECRET` the emulator knows (repeatable); others are refused, and signatures are checked with the secret")
+	fs.BoolVar(&c.unsigned, "unsigned", false, "answer calls without a SigV4 Authorization header (AWS refuses them)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if len(corpusPaths) == 0 {
 		return usageError("--corpus PATH is required")
@@ -92,8 +137,25 @@ func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer em.Close()
-	fmt.Fprintf(stdout, "CloudTrail emulator serving %d records at %s (rate %g/s, delivery delay %s); Ctrl-C stops it\n",
-		em.Len(), em.URL, c.rate, c.deliveryDelay)
+	rules := []string{"each region its own records", fmt.Sprintf("the last %g days", c.history.Hours()/24), "SigV4 required"}
+	if c.anyRegion {
+		rules[0] = "every record to every region (--any-region)"
+	}
+	if c.history == 0 {
+		rules[1] = "all history (--history 0)"
+	}
+	if c.unsigned {
+		rules[2] = "unsigned calls answered (--unsigned)"
+	}
+	if len(c.keys) > 0 {
+		rules = append(rules, fmt.Sprintf("%d known keys, signatures checked", len(c.keys)))
+	}
+	fmt.Fprintf(stdout, "CloudTrail emulator serving %d records at %s (rate %g/s, delivery delay %s; %s); Ctrl-C stops it\n",
+		em.Len(), em.URL, c.rate, c.deliveryDelay, strings.Join(rules, ", "))
+	if em.Old > 0 {
+		fmt.Fprintf(stderr, "trailproof: warning: %d of the records are older than the %g days served, as CloudTrail keeps no more; --history 0 serves them\n",
+			em.Old, c.history.Hours()/24)
+	}
 	<-ctx.Done()
 	return nil
 }

@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -34,10 +35,12 @@ const usage = `trailproof proves, from AWS CloudTrail, what a security-validatio
 
 Usage:
   trailproof run --integration FILE --action FILE [--corpus PATH]... [--clock virtual|real]
-                 [--delivery-delay D] [--faults SPEC] [--format table|json] [--allow-endpoint HOST[:PORT]]...
+                 [--delivery-delay D] [--faults SPEC] [--any-region] [--history 2160h]
+                 [--format table|json] [--quiet] [--allow-endpoint HOST[:PORT]]...
   trailproof serve [--addr 127.0.0.1:8080] [--data DIR] [--tls-cert FILE --tls-key FILE]
                    [--allow-endpoint HOST[:PORT]]... [--allow-proxy HOST[:PORT]]...
   trailproof emulate --corpus PATH... [--addr 127.0.0.1:0] [--rate 2] [--delivery-delay 5m] [--faults SPEC]
+                 [--key ID:SECRET]... [--any-region] [--history 2160h] [--unsigned]
   trailproof test --integration FILE [--allow-endpoint HOST[:PORT]]... [--allow-proxy HOST[:PORT]]...
   trailproof version
 
@@ -81,14 +84,27 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // report prints err for a person and maps it to an exit code: 2 for bad input, 1 otherwise.
 func report(stderr io.Writer, err error) int {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return exitOK
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, flag.ErrHelp) {
+		return exitOK // -h printed the flags: asking for help is no error
 	}
 	fmt.Fprintln(stderr, "trailproof:", err)
 	if core.ErrorCode(err) == core.EINVALID || errors.Is(err, errUsage) {
 		return exitBadInput
 	}
 	return exitFailed
+}
+
+// parseFlags parses a subcommand's flags; -h and --help give flag.ErrHelp, which report turns
+// into exit 0 (the flag package has printed the flags), and any other mistake a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		return err
+	}
+	return usageError("%v", err)
 }
 
 // errUsage marks a command-line mistake (exit 2).

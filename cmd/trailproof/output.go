@@ -29,6 +29,39 @@ func publicRun(r *core.Run) any {
 	return out{Run: r}
 }
 
+// verdictLine says the verdict in words. A run that could not decide says why, and never "not
+// logged": a person copies this line into an audit.
+func verdictLine(r *core.Run) string {
+	var v string
+	switch r.Verdict {
+	case core.VerdictLogged:
+		v = "LOGGED"
+	case core.VerdictNotLogged:
+		v = "NOT LOGGED"
+	default:
+		v = "UNKNOWN"
+		switch r.Status {
+		case core.StatusFailed:
+			v += " — the run failed: " + dash(r.Error)
+		case core.StatusCancelled:
+			v += " — the run was cancelled"
+		default:
+			v += " — the run is still " + r.Status
+		}
+		if r.IsLogged() {
+			v += fmt.Sprintf(" (%d events had matched)", len(r.Events))
+		}
+		return v
+	}
+	if r.Alerted != nil {
+		v += ", " + yesNo(*r.Alerted, "ALERTED", "not alerted")
+	}
+	if r.WeakMatch {
+		v += "  (weak match: expected event names only)"
+	}
+	return v
+}
+
 func yesNo(b bool, yes, no string) string {
 	if b {
 		return yes
@@ -40,15 +73,8 @@ func yesNo(b bool, yes, no string) string {
 func printTable(w io.Writer, r *core.Run) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Run        %s  (job %s, action %s, integration %s)\n", r.RunID, r.JobID, r.ActionID, r.Integration)
-	verdict := yesNo(r.Logged, "LOGGED", "NOT LOGGED") + ", " + yesNo(r.Alerted, "ALERTED", "not alerted")
-	if r.WeakMatch {
-		verdict += "  (weak match: expected event names only)"
-	}
-	fmt.Fprintf(&b, "Verdict    %s\n", verdict)
-	fmt.Fprintf(&b, "Status     %s", r.Status)
-	if r.Error != "" {
-		fmt.Fprintf(&b, ": %s", r.Error)
-	}
+	fmt.Fprintf(&b, "Verdict    %s\n", verdictLine(r))
+	fmt.Fprintf(&b, "Status     %s", r.Status) // a failure's cause is on the verdict line
 	fmt.Fprintf(&b, "  (%d queries, %d LookupEvents calls, %d throttled)\n", r.Queries, r.APICalls, r.Throttled)
 	fmt.Fprintf(&b, "Window     %s .. %s\n", r.Window.From.Format(time.RFC3339), r.Window.To.Format(time.RFC3339))
 	for i, sn := range r.Sensors {
@@ -61,7 +87,11 @@ func printTable(w io.Writer, r *core.Run) error {
 	if len(r.Expected) > 0 {
 		var parts []string
 		for _, e := range r.Expected {
-			parts = append(parts, fmt.Sprintf("%s %d %s", e.Event, e.Count, yesNo(e.Count > 0, "found", "MISSING")))
+			missing := "MISSING"
+			if r.Status != core.StatusCompleted {
+				missing = "not found yet" // a run that has not completed cannot call it missing
+			}
+			parts = append(parts, fmt.Sprintf("%s %d %s", e.Event, e.Count, yesNo(e.Count > 0, "found", missing)))
 		}
 		fmt.Fprintf(&b, "Expected   %s\n", strings.Join(parts, "; "))
 	}

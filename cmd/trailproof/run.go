@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/emulator"
 	"github.com/trailproof/trailproof/internal/store/bolt"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
@@ -30,9 +33,9 @@ type runFlags struct {
 	corpus                multiFlag
 	clock, faults, format string
 	deliveryDelay         time.Duration
-	regionFilter          bool
+	emu                   emulatorConfig // the flags that relax the emulator's CloudTrail rules
 	data                  string
-	verbose               bool
+	verbose, quiet        bool
 	allow                 allowFlags
 }
 
@@ -46,13 +49,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.clock, "clock", "", "virtual or real (default: virtual with --corpus, real without)")
 	fs.DurationVar(&f.deliveryDelay, "delivery-delay", 5*time.Minute, "with --corpus: when a record becomes visible after its eventTime")
 	fs.StringVar(&f.faults, "faults", "", "with --corpus: injected faults, e.g. throttle=0.3,error=0.1,slow=2s,dup=0.1")
-	fs.BoolVar(&f.regionFilter, "filter-region", false, "with --corpus: serve only records of the queried region")
+	emulatorFlags(fs, &f.emu)
 	fs.StringVar(&f.format, "format", "table", "output: table or json")
 	fs.StringVar(&f.data, "data", "", "keep the run in this `dir` (default: a temporary one)")
 	fs.BoolVar(&f.verbose, "v", false, "log every step (JSON on stderr)")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress on stderr while a real-clock run waits")
 	f.allow.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitBadInput
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitBadInput // the flag package has said what is wrong
 	}
 	r, err := run(ctx, &f, stderr)
 	if err != nil {
@@ -82,8 +89,8 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 		return nil, usageError("--format must be table or json, not %q", f.format)
 	case f.clock != "" && f.clock != "virtual" && f.clock != "real":
 		return nil, usageError("--clock must be virtual or real, not %q", f.clock)
-	case len(f.corpus) == 0 && (f.faults != "" || f.regionFilter):
-		return nil, usageError("--faults and --filter-region need --corpus")
+	case len(f.corpus) == 0 && (f.faults != "" || f.emu.anyRegion || f.emu.history != core.History):
+		return nil, usageError("--faults, --any-region and --history need --corpus")
 	case len(f.corpus) == 0 && f.clock == "virtual":
 		return nil, usageError("--clock virtual needs --corpus: real CloudTrail runs on real time")
 	}
@@ -99,24 +106,40 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 	if err != nil {
 		return nil, err
 	}
-	logger := slog.New(slog.DiscardHandler)
-	if f.verbose {
-		logger = slog.New(slog.NewJSONHandler(stderr, nil))
-	}
-
+	var notes []string
+	var emu *runningEmulator
 	var clk clock.Clock = clock.Real{}
 	if len(f.corpus) > 0 && f.clock != "real" {
 		clk = clock.NewVirtual(action.StartTime)
 	}
+	_, realClock := clk.(clock.Real)
+	var view *progressView
+	if realClock && !f.quiet {
+		view = newProgressView(stderr, isTerminal(stderr))
+		defer view.close()
+	}
+	logger := slog.New(slog.DiscardHandler)
+	switch {
+	case f.verbose:
+		logger = slog.New(slog.NewJSONHandler(stderr, nil))
+	case view != nil:
+		logger = slog.New(failureHandler{view: view}) // retried failures at once
+	}
 	if len(f.corpus) > 0 {
-		emu, err := startEmulator(ctx, emulatorConfig{
-			corpus: f.corpus, clock: clk, deliveryDelay: f.deliveryDelay, faults: f.faults,
-			regionFilter: f.regionFilter, integration: integ, logger: logger,
-		})
+		window := core.NewCorrelator(integ, action).Window()
+		cfg := f.emu
+		cfg.corpus, cfg.clock, cfg.deliveryDelay, cfg.faults = f.corpus, clk, f.deliveryDelay, f.faults
+		cfg.integration, cfg.window, cfg.logger = integ, &window, logger
+		emu, err = startEmulator(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
 		defer emu.Close()
+		if realClock && cfg.history > 0 && window.To.Before(time.Now().Add(-cfg.history)) {
+			notes = append(notes, fmt.Sprintf("on the real clock the window %s .. %s is older than the emulator's %s history, as CloudTrail's would be: use the virtual clock or --history 0",
+				window.From.Format(time.RFC3339), window.To.Format(time.RFC3339), cfg.history))
+		}
+		notes = append(notes, corpusNotes(f.corpus, emu.Near, window, integ.QueryRegions(action), cfg.anyRegion)...)
 		integ.Endpoint = emu.URL
 		// The in-process emulator is this command's own endpoint: allowed without a flag.
 		if policy, err = policy.With(emu.URL); err != nil {
@@ -157,14 +180,63 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 	eng := workflow.New(st, sources, workflow.WithClock(clk), workflow.WithLogger(logger),
 		workflow.WithAlertCompiler(alerts.Compiler()))
 	r, err := eng.CreateRun(ctx, integ.ID, action, "")
+	if core.ErrorField(err) == "startTime" {
+		return nil, core.InFile(f.action, err) // outside CloudTrail's history: name the action file
+	}
 	if err != nil {
 		return nil, err
 	}
-	var progress workflow.Progress
-	if _, real := clk.(clock.Real); real {
-		progress = func(r *core.Run, next time.Duration) { printProgress(stderr, r, next) }
+	if len(notes) > 0 {
+		if r, err = eng.AddNotes(ctx, r.RunID, notes...); err != nil {
+			return nil, err
+		}
+		for _, n := range notes {
+			fmt.Fprintln(stderr, "trailproof: warning:", n)
+		}
 	}
-	return eng.Execute(ctx, r.RunID, progress)
+	var progress workflow.Progress
+	if view != nil {
+		progress = view.update
+	}
+	r, err = eng.Execute(ctx, r.RunID, progress)
+	if err != nil || emu == nil {
+		return r, err
+	}
+	if n := emu.ServedAnyRegion(); n > 0 {
+		// Public test data anonymises regions; CloudTrail would not have served these records
+		// to the integration's region.
+		note := fmt.Sprintf("%d records of the corpus have an awsRegion that is not an AWS region (anonymised test data) and were served regardless of region: "+
+			"against a real account, a query in %s finds only that region's records", n, integ.AWSRegion)
+		fmt.Fprintln(stderr, "trailproof: warning:", note)
+		return eng.AddNotes(ctx, r.RunID, note)
+	}
+	return r, nil
+}
+
+// corpusNotes warns about a corpus the run can find nothing in: no record within a day of the
+// window, or none of the regions the run queries (CloudTrail serves a region its own records).
+func corpusNotes(paths []string, near map[string]int, w core.Window, regions []string, anyRegion bool) []string {
+	total, served := 0, 0
+	var others []string
+	for region, n := range near {
+		total += n
+		if anyRegion || slices.Contains(regions, region) || !emulator.IsAWSRegion(region) {
+			served += n
+		} else {
+			others = append(others, region)
+		}
+	}
+	span := w.From.Format(time.RFC3339) + " .. " + w.To.Format(time.RFC3339)
+	switch {
+	case total == 0:
+		return []string{fmt.Sprintf("the corpus (%s) holds no record within a day of the window %s: the run can only find nothing",
+			strings.Join(paths, ", "), span)}
+	case served == 0:
+		slices.Sort(others)
+		return []string{fmt.Sprintf("the corpus holds %d records within a day of the window %s, all of other regions (%s) than the run queries (%s): CloudTrail serves a query only its own region's records",
+			total, span, strings.Join(others, ", "), strings.Join(regions, ", "))}
+	}
+	return nil
 }
 
 // putIntegration stores the integration, replacing one of the same ID from an earlier run.
@@ -186,16 +258,4 @@ func sanitizeID(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// printProgress tells a person watching a real-clock run what it is doing while it waits.
-func printProgress(w io.Writer, r *core.Run, next time.Duration) {
-	now := time.Now().UTC().Format(time.TimeOnly)
-	if r.Queries == 0 {
-		fmt.Fprintf(w, "%s  waiting %s for the first query (delayTime); window %s .. %s\n", now, next.Round(time.Second),
-			r.Window.From.Format(time.RFC3339), r.Window.To.Format(time.RFC3339))
-		return
-	}
-	fmt.Fprintf(w, "%s  query %d done: %d events read, %d matched, %d LookupEvents calls; next query in %s\n",
-		now, r.Queries, r.Progress.RawEvents, len(r.Events), r.APICalls, next.Round(time.Second))
 }

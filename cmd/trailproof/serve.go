@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -45,8 +46,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (JSON logs on stderr)")
 	var allow allowFlags
 	allow.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	policy, err := allow.policy()
 	if err != nil {
@@ -98,8 +99,11 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "table", "output: table or json")
 	var allow allowFlags
 	allow.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitBadInput
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitBadInput // the flag package has said what is wrong
 	}
 	switch {
 	case fs.NArg() > 0:

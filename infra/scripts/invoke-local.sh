@@ -16,7 +16,8 @@ if [[ -z "${TABLE_NAME:-}" ]]; then
 	emu_port="${EMULATOR_PORT:-8765}"
 	if ! (exec 3<>"/dev/tcp/127.0.0.1/$emu_port") 2>/dev/null; then
 		go build -o "$stack/trailproof" ./cmd/trailproof
-		nohup "$stack/trailproof" emulate --corpus examples/demo/cloudtrail.json --delivery-delay 0s \
+		# --history 0: on the real clock the recorded demo is older than the 90 days CloudTrail serves.
+		nohup "$stack/trailproof" emulate --corpus examples/demo/cloudtrail.json --delivery-delay 0s --history 0 \
 			--addr "127.0.0.1:$emu_port" >"$stack/emulator.log" 2>&1 &
 		echo $! >"$stack/emulator.pid"
 		for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$emu_port") 2>/dev/null && break; sleep 0.1; done

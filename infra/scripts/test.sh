@@ -27,5 +27,7 @@ if [[ -f statemachine/correlation.asl.json && -x node_modules/.bin/asl-validator
 fi
 
 echo "== go test"
-go test -count=1 ./... || status=1
+# The summariser keeps go test's closing lines and failures, then lists every skipped test with
+# its reason and ends with the count of passed, failed and skipped tests.
+go test -count=1 -json ./... 2>&1 | go run ./cmd/testsummary || status=1
 exit $status

@@ -368,6 +368,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"action with bad time", "POST", "/v1/integrations/prod/runs", `{"jobId": "j", "actionId": "a", "startTime": "yesterday"}`, nil, 400, "invalid", "startTime", "RFC 3339"},
 		{"action with bad run id", "POST", "/v1/integrations/prod/runs", `{"runId": "has space", "jobId": "j", "actionId": "a", "startTime": "2024-07-30T21:31:05Z"}`, nil, 400, "invalid", "runId", "80 characters"},
 		{"action with numeric run id", "POST", "/v1/integrations/prod/runs", `{"runId": 7, "jobId": "j", "actionId": "a", "startTime": "2024-07-30T21:31:05Z"}`, nil, 400, "invalid", "runId", "string"},
+		{"action nothing can be matched on", "POST", "/v1/integrations/prod/runs", `{"jobId": "j", "actionId": "a", "startTime": "2024-07-30T21:31:05Z", "actor": {"hosts": []}, "expectedEvents": []}`, nil, 400, "invalid", "actor", "expectedEvents"},
 		{"run of unknown integration", "POST", "/v1/integrations/nope/runs", action("j"), nil, 404, "not_found", "", "not found"},
 		{"bad limit", "GET", "/v1/runs/x?limit=0", nil, nil, 400, "invalid", "limit", "1 to 1000"},
 		{"bad cursor", "GET", "/v1/runs/x?cursor=garbage", nil, nil, 400, "invalid", "cursor", "nextCursor"},

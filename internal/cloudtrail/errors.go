@@ -1,21 +1,13 @@
 package cloudtrail
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/smithy-go"
 
-	"github.com/trailproof/trailproof/internal/netguard"
+	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/errclass"
 )
 
 // The four error types below are what Lookup returns when CloudTrail cannot be read. They are
@@ -102,141 +94,28 @@ const (
 
 func (k kind) retryable() bool { return k == kindThrottled || k == kindTransient }
 
-var throttleCodes = map[string]bool{
-	"ThrottlingException": true, "Throttling": true, "ThrottledException": true,
-	"TooManyRequestsException": true, "RequestLimitExceeded": true, "RequestThrottled": true,
-	"RequestThrottledException": true, "SlowDown": true, "PriorRequestNotComplete": true,
+// DiagSettings is what of in shapes an error's remedy (errclass), for the source and the connectivity test alike.
+func DiagSettings(in *core.Integration) errclass.Settings {
+	return errclass.Settings{Endpoint: in.Endpoint != "", Proxy: in.Proxy != "", Role: in.RoleARN != ""}
 }
 
-var authCodes = map[string]bool{
-	"UnrecognizedClientException": true, "InvalidClientTokenId": true,
-	"ExpiredToken": true, "ExpiredTokenException": true, "RequestExpired": true,
-	"SignatureDoesNotMatch": true, "InvalidSignatureException": true,
-	"IncompleteSignature": true, "MissingAuthenticationToken": true,
-	"MissingAuthenticationTokenException": true, "InvalidAccessKeyId": true,
-	"AuthFailure": true, "NotAuthorized": true, "OptInRequired": true,
-	"RegionDisabledException": true,
-}
-
-var transientCodes = map[string]bool{
-	"InternalFailure": true, "InternalError": true, "InternalServerError": true,
-	"InternalServiceError": true, "ServiceUnavailable": true, "ServiceUnavailableException": true,
-	"RequestTimeout": true, "RequestTimeoutException": true, "BadGateway": true,
-	"GatewayTimeout": true, "EC2ThrottledException": true,
-}
-
-// classify decides how err is handled and names it: the AWS error code when there is one, else a
-// name for the network fault. detail is the cause in words (not yet scrubbed of secrets).
-func classify(err error) (k kind, code, detail string) {
-	var refused *netguard.RefusedError
-	if errors.As(err, &refused) {
-		// The guard refused the address: the same call would be refused again.
-		return kindRequest, refused.Code(), refused.Error()
-	}
-	status := 0
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		status = re.HTTPStatusCode()
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		code, detail = ae.ErrorCode(), ae.ErrorMessage()
-		switch {
-		case throttleCodes[code] || status == http.StatusTooManyRequests:
-			return kindThrottled, code, detail
-		case authCodes[code] || strings.HasPrefix(code, "AccessDenied"):
-			return kindAuth, code, detail
-		case transientCodes[code] || status >= 500:
-			return kindTransient, code, detail
-		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			return kindAuth, code, detail
-		default:
-			return kindRequest, code, detail
-		}
-	}
-	// A response without a recognisable AWS error body (a proxy's HTML page, say).
-	if status == http.StatusTooManyRequests {
-		return kindThrottled, "TooManyRequests", err.Error()
-	}
-	if status >= 500 {
-		return kindTransient, fmt.Sprintf("HTTP%d", status), err.Error()
-	}
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		return kindAuth, fmt.Sprintf("HTTP%d", status), err.Error()
-	}
-	if status >= 400 {
-		return kindRequest, fmt.Sprintf("HTTP%d", status), err.Error()
-	}
-	if isTLSVerifyError(err) {
-		return kindRequest, "TLSVerificationFailed", err.Error()
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return kindTransient, "Timeout", err.Error()
-	}
-	if (retry.RetryableConnectionError{}).IsErrorRetryable(err) == aws.TrueTernary {
-		return kindTransient, "ConnectionError", err.Error()
-	}
+// classify decides how err is handled, with errclass's diagnosis: the AWS error code when there
+// is one, else a name for the network fault. A failure that cannot pass without a change of
+// settings (a name that does not resolve, a certificate that does not verify) is not retried.
+func classify(err error, set errclass.Settings) (kind, errclass.Diagnosis) {
+	d := errclass.Classify(err, set)
 	var se *v4.SigningError
-	if errors.As(err, &se) {
+	if d.Class == errclass.Unknown && errors.As(err, &se) {
 		// No usable credentials at all (empty default chain, unreadable profile...).
-		return kindAuth, "CredentialsUnavailable", err.Error()
+		d = errclass.FromCode("CredentialsUnavailable", 0, err.Error(), set)
 	}
-	// Anything else (an undecodable answer, most likely) may well pass on the next attempt.
-	return kindTransient, "UnexpectedResponse", err.Error()
-}
-
-func isTLSVerifyError(err error) bool {
-	var cv *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci)
-}
-
-// advice tells the person reading the error what to do about it.
-func advice(k kind, code string, role bool) string {
-	switch k {
-	case kindThrottled:
-		return "CloudTrail allows 2 LookupEvents calls a second per account and region and other " +
-			"clients are using that budget; lower the query frequency (queryInterval) or the event budget (pageSize x maxPage), or retry later"
-	case kindTransient:
-		if code == "Timeout" {
-			return "the call did not finish within the integration's timeout; check the network, proxy and endpoint, or raise timeout"
-		}
-		if code == "ConnectionError" {
-			return "CloudTrail could not be reached; check the endpoint, the proxy and the network"
-		}
-		return "CloudTrail failed on its side; this usually passes, retry later"
-	case kindAuth:
-		switch {
-		case code == "UnrecognizedClientException" || code == "InvalidClientTokenId" || code == "InvalidAccessKeyId":
-			return "AWS does not recognise the access key; check accessKeyId (and sessionToken for temporary keys) and that the key is active"
-		case code == "SignatureDoesNotMatch" || code == "InvalidSignatureException" || code == "IncompleteSignature":
-			return "the request signature does not match; check secretAccessKey"
-		case strings.HasPrefix(code, "Expired") || code == "RequestExpired":
-			return "the credentials have expired; supply a fresh sessionToken, or use long-term keys or roleArn"
-		case strings.HasPrefix(code, "AccessDenied") && role:
-			return "access denied; check that the base credentials may call sts:AssumeRole on roleArn, that its trust policy accepts externalId, and that the role allows cloudtrail:LookupEvents"
-		case strings.HasPrefix(code, "AccessDenied"):
-			return "the credentials are valid but may not call cloudtrail:LookupEvents; grant that permission"
-		case code == "CredentialsUnavailable":
-			return "no AWS credentials were found; set accessKeyId and secretAccessKey or roleArn, or give the host an IAM role"
-		case code == "OptInRequired" || code == "RegionDisabledException":
-			return "the region is not enabled for this account; enable it or choose another awsRegion"
-		}
-		return "the credentials were refused; check accessKeyId, secretAccessKey, sessionToken and roleArn"
-	default:
-		if code == "TLSVerificationFailed" {
-			return "the server's TLS certificate could not be verified; check the endpoint and proxy, " +
-				"or set verifySsl to false only for an endpoint you trust"
-		}
-		if code == (&netguard.RefusedError{}).Code() {
-			return "the endpoint or proxy resolves to an internal address; if that is intended, the operator allows the host with --allow-endpoint or --allow-proxy (" +
-				netguard.EnvAllowEndpoints + ", " + netguard.EnvAllowProxies + ")"
-		}
-		if code == "InvalidNextToken" {
-			return "CloudTrail rejected the pagination token; run the query again"
-		}
-		return "CloudTrail rejected the request; check the query (time range, lookup attribute, category) and the endpoint"
+	switch {
+	case d.Class == errclass.Throttling:
+		return kindThrottled, d
+	case d.Class == errclass.Credentials || d.Class == errclass.Permission:
+		return kindAuth, d
+	case d.Temporary:
+		return kindTransient, d
 	}
+	return kindRequest, d
 }

@@ -15,6 +15,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/trailproof/trailproof/internal/errclass"
 )
 
 // responseErr wraps err the way the SDK reports an HTTP answer with the given status.
@@ -42,7 +44,7 @@ func TestClassify(t *testing.T) {
 	}{
 		{"throttling", apiErr(400, "ThrottlingException"), kindThrottled, "ThrottlingException"},
 		{"429 with a code", apiErr(429, "SomethingNew"), kindThrottled, "SomethingNew"},
-		{"429 without a body", responseErr(429, errors.New("no body")), kindThrottled, "TooManyRequests"},
+		{"429 without a body", responseErr(429, errors.New("no body")), kindThrottled, "HTTP429"},
 		{"internal failure", apiErr(500, "InternalFailure"), kindTransient, "InternalFailure"},
 		{"service unavailable", apiErr(503, "ServiceUnavailable"), kindTransient, "ServiceUnavailable"},
 		{"any 5xx code", apiErr(502, "Whatever"), kindTransient, "Whatever"},
@@ -57,8 +59,11 @@ func TestClassify(t *testing.T) {
 		{"invalid time range", apiErr(400, "InvalidTimeRangeException"), kindRequest, "InvalidTimeRangeException"},
 		{"404 without a body", responseErr(404, errors.New("nope")), kindRequest, "HTTP404"},
 		{"timeout", sendErr(context.DeadlineExceeded), kindTransient, "Timeout"},
-		{"connection refused", sendErr(&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}), kindTransient, "ConnectionError"},
-		{"connection reset", sendErr(errors.New("read: connection reset by peer")), kindTransient, "ConnectionError"},
+		{"connection refused", sendErr(&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}), kindTransient, "ConnectionFailed"},
+		{"connection reset", sendErr(errors.New("read: connection reset by peer")), kindTransient, "ConnectionFailed"},
+		// A name that does not resolve will not resolve on retry: fail at once, naming DNS.
+		{"no such host", sendErr(&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "cloudtrail.nowhere.invalid", IsNotFound: true}}), kindRequest, "DNSFailure"},
+		{"DNS server timeout", sendErr(&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "i/o timeout", Name: "x", IsTimeout: true}}), kindTransient, "DNSFailure"},
 		{"unknown certificate authority", sendErr(x509.UnknownAuthorityError{}), kindRequest, "TLSVerificationFailed"},
 		{"no credentials", &smithy.OperationError{Err: &v4.SigningError{Err: errors.New("failed to retrieve credentials")}}, kindAuth, "CredentialsUnavailable"},
 		{"credentials refused by STS", &smithy.OperationError{Err: &v4.SigningError{Err: fmt.Errorf("assume role: %w", apiErr(403, "AccessDenied"))}}, kindAuth, "AccessDenied"},
@@ -67,9 +72,9 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k, code, _ := classify(tc.err)
-			if k != tc.wantKind || code != tc.wantCode {
-				t.Errorf("classify = %v %q, want %v %q", k, code, tc.wantKind, tc.wantCode)
+			k, d := classify(tc.err, errclass.Settings{})
+			if k != tc.wantKind || d.Code != tc.wantCode {
+				t.Errorf("classify = %v %q, want %v %q", k, d.Code, tc.wantKind, tc.wantCode)
 			}
 		})
 	}

@@ -309,7 +309,7 @@ func (f *Factory) build(ctx context.Context, in *core.Integration) (*Source, err
 		shared:    f.shared,
 		budgetKey: func(region string) string { return identity + "|" + region },
 		scrub:     scrub,
-		role:      in.RoleARN != "",
+		diag:      DiagSettings(in),
 	}, nil
 }
 

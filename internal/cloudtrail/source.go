@@ -18,6 +18,7 @@ import (
 
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/errclass"
 )
 
 // Source reads CloudTrail for one integration. It is safe for concurrent use.
@@ -34,7 +35,7 @@ type Source struct {
 	shared    ratelimit.Limiter
 	budgetKey func(region string) string
 	scrub     *strings.Replacer
-	role      bool // credentials come from AssumeRole (changes the advice on AccessDenied)
+	diag      errclass.Settings // what of the settings shapes an error's remedy
 }
 
 var _ core.Source = (*Source)(nil)
@@ -161,12 +162,13 @@ func (s *Source) call(ctx context.Context, region string, in *awsct.LookupEvents
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("lookup events in %s: %w", region, ctx.Err())
 		}
-		k, code, detail := classify(err)
+		k, dg := classify(err, s.diag)
+		code, detail := dg.Code, dg.Detail
 		if k == kindThrottled {
 			res.Throttled++
 		}
 		if !k.retryable() || attempt >= s.retry.maxAttempts {
-			return nil, s.typedError(k, region, code, detail, attempt, err)
+			return nil, s.typedError(k, region, dg, attempt, err)
 		}
 		d := s.retry.delay(attempt)
 		s.log.LogAttrs(ctx, slog.LevelWarn, "lookupEvents retry",
@@ -200,12 +202,16 @@ func (s *Source) wait(ctx context.Context, region string) error {
 	return nil
 }
 
-func (s *Source) typedError(k kind, region, code, detail string, attempts int, err error) error {
-	detail = s.scrub.Replace(strings.TrimSpace(detail))
+func (s *Source) typedError(k kind, region string, d errclass.Diagnosis, attempts int, err error) error {
+	code := d.Code
+	detail := s.scrub.Replace(strings.TrimSpace(d.Detail))
 	if detail == "" {
 		detail = "no message"
 	}
-	todo := advice(k, code, s.role)
+	// The class leads the message, so a run's failure cause says whose side failed (DNS, TLS,
+	// credentials, CloudTrail 5xx...) as the connectivity test does.
+	detail = errclass.Label(d.Class) + ": " + detail
+	todo := s.scrub.Replace(d.Remedy)
 	switch k {
 	case kindThrottled:
 		return &ThrottledError{Region: region, Code: code, Attempts: attempts, Err: err,

@@ -498,8 +498,8 @@ func TestRetryTimeoutAndConnectionErrors(t *testing.T) {
 		src := mustSource(t, testFactory(clk, WithRetry(3, time.Second, time.Second)), integration(url))
 		res, err := src.Lookup(context.Background(), core.Query{Region: testRegion})
 		var te *TransientError
-		if !errors.As(err, &te) || te.Code != "ConnectionError" || te.Attempts != 3 {
-			t.Fatalf("err = %T %v, want *TransientError ConnectionError after 3 attempts", err, err)
+		if !errors.As(err, &te) || te.Code != "ConnectionFailed" || te.Attempts != 3 {
+			t.Fatalf("err = %T %v, want *TransientError ConnectionFailed after 3 attempts", err, err)
 		}
 		if res.Calls != 3 {
 			t.Errorf("Calls = %d, want 3", res.Calls)

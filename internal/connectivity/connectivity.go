@@ -24,7 +24,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +41,7 @@ import (
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/errclass"
 	"github.com/trailproof/trailproof/internal/netguard"
 )
 
@@ -259,6 +259,7 @@ func (t *Tester) checkEndpoint(ctx context.Context, in *core.Integration, st *st
 	ctx, cancel := context.WithTimeout(ctx, t.timeout(in))
 	defer cancel()
 
+	set := errclass.Settings{Endpoint: in.Endpoint != "", Proxy: proxy != nil, Role: in.RoleARN != ""}
 	dialHost, dialPort, via := host, port, ""
 	if proxy != nil {
 		dialHost, dialPort = proxy.Hostname(), proxy.Port()
@@ -274,8 +275,8 @@ func (t *Tester) checkEndpoint(ctx context.Context, in *core.Integration, st *st
 	// DNS
 	if net.ParseIP(dialHost) == nil {
 		if _, err := t.resolver.LookupHost(ctx, dialHost); err != nil {
-			return failed("DNSFailure", fmt.Sprintf("DNS: the name %s of %s cannot be resolved (%s)", dialHost, what, dnsReason(err)),
-				dnsRemedy(in, proxy != nil))
+			d := errclass.Classify(err, set)
+			return failed(d.Code, fmt.Sprintf("DNS: the name %s of %s cannot be resolved (%s)", dialHost, what, errclass.DNSReason(err)), d.Remedy)
 		}
 	}
 	// TCP, through the guard: an internal address is refused unless the operator allowed the host.
@@ -289,9 +290,8 @@ func (t *Tester) checkEndpoint(ctx context.Context, in *core.Integration, st *st
 				dialHost, net.JoinHostPort(dialHost, dialPort), netguard.EnvAllowEndpoints, netguard.EnvAllowProxies))
 	}
 	if err != nil {
-		return failed("ConnectionFailed", fmt.Sprintf("TCP: cannot connect to %s at %s (%s)", what, net.JoinHostPort(dialHost, dialPort), netReason(err)),
-			"check that the host and port are right and that a firewall or security group lets this host connect out to it"+
-				map[bool]string{true: "; check the proxy setting", false: ""}[proxy != nil])
+		return failed("ConnectionFailed", fmt.Sprintf("TCP: cannot connect to %s at %s (%s)", what, net.JoinHostPort(dialHost, dialPort), errclass.NetReason(err)),
+			errclass.Remedy(errclass.TCP, "ConnectionFailed", set))
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -301,12 +301,12 @@ func (t *Tester) checkEndpoint(ctx context.Context, in *core.Integration, st *st
 		if proxy.Scheme == "https" {
 			tc := tls.Client(conn, &tls.Config{ServerName: proxy.Hostname(), InsecureSkipVerify: !in.VerifySSL, MinVersion: tls.VersionTLS12}) //nolint:gosec // verifySsl=false asks for it
 			if err := tc.HandshakeContext(ctx); err != nil {
-				return tlsFailure(err, "the proxy "+proxy.Host)
+				return tlsFailure(err, "the proxy "+proxy.Host, set)
 			}
 			conn = tc
 		}
 		if target.Scheme == "https" {
-			if c := connectTunnel(conn, net.JoinHostPort(host, port)); c != nil {
+			if c := connectTunnel(conn, net.JoinHostPort(host, port), set); c != nil {
 				return *c
 			}
 		}
@@ -316,7 +316,7 @@ func (t *Tester) checkEndpoint(ctx context.Context, in *core.Integration, st *st
 	}
 	tc := tls.Client(conn, &tls.Config{ServerName: host, InsecureSkipVerify: !in.VerifySSL, MinVersion: tls.VersionTLS12}) //nolint:gosec // verifySsl=false asks for it
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return tlsFailure(err, host)
+		return tlsFailure(err, host, set)
 	}
 	cs := tc.ConnectionState()
 	verified := "certificate verified"
@@ -341,20 +341,20 @@ func proxyFor(in *core.Integration, target *url.URL) (*url.URL, error) {
 
 // connectTunnel asks the proxy for a tunnel to hostport; it returns a failed check, or nil when
 // the proxy agreed.
-func connectTunnel(conn net.Conn, hostport string) *Check {
+func connectTunnel(conn net.Conn, hostport string, set errclass.Settings) *Check {
 	req := &http.Request{Method: http.MethodConnect, URL: &url.URL{Opaque: hostport}, Host: hostport, Header: http.Header{}}
 	if err := req.Write(conn); err != nil {
-		c := failed("ProxyFailure", fmt.Sprintf("proxy: cannot send CONNECT %s (%s)", hostport, netReason(err)), "check the proxy setting and that the proxy is up")
+		c := failed("ProxyFailure", fmt.Sprintf("proxy: cannot send CONNECT %s (%s)", hostport, errclass.NetReason(err)), errclass.Remedy(errclass.Proxy, "ProxyFailure", set))
 		return &c
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
 	if err != nil {
-		c := failed("ProxyFailure", fmt.Sprintf("proxy: no answer to CONNECT %s (%s)", hostport, netReason(err)), "check that proxy names an HTTP proxy that supports CONNECT")
+		c := failed("ProxyFailure", fmt.Sprintf("proxy: no answer to CONNECT %s (%s)", hostport, errclass.NetReason(err)), errclass.Remedy(errclass.Proxy, "ProxyFailure", set))
 		return &c
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		remedy := "allow CONNECT to " + hostport + " in the proxy's rules"
+		remedy := errclass.Remedy(errclass.Proxy, "ProxyRefused", set)
 		if resp.StatusCode == http.StatusProxyAuthRequired {
 			remedy = "the proxy requires authentication, which trailproof does not send; allow this host without it"
 		}
@@ -364,66 +364,15 @@ func connectTunnel(conn net.Conn, hostport string) *Check {
 	return nil
 }
 
-func tlsFailure(err error, host string) Check {
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	var cv *tls.CertificateVerificationError
-	switch {
-	case errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &cv):
-		return failed("TLSVerificationFailed", fmt.Sprintf("TLS: the certificate of %s could not be verified (%s)", host, tlsReason(err)),
-			"check that endpoint and proxy point where they should (a TLS-inspecting proxy presents its own certificate); "+
-				"trust its CA on this host, or set verifySsl to false only for an endpoint you trust")
+func tlsFailure(err error, host string, set errclass.Settings) Check {
+	d := errclass.Classify(err, set)
+	if d.Class != errclass.TLS {
+		d = errclass.Diagnosis{Class: errclass.TLS, Code: "TLSFailure", Remedy: errclass.Remedy(errclass.TLS, "TLSFailure", set)}
 	}
-	return failed("TLSFailure", fmt.Sprintf("TLS: the handshake with %s failed (%s)", host, tlsReason(err)),
-		"check that the endpoint speaks HTTPS on that port (use http:// for a plain-HTTP endpoint)")
-}
-
-func tlsReason(err error) string {
-	var cv *tls.CertificateVerificationError
-	if errors.As(err, &cv) {
-		err = cv.Err
+	if d.Code == "TLSVerificationFailed" {
+		return failed(d.Code, fmt.Sprintf("TLS: the certificate of %s could not be verified (%s)", host, errclass.TLSReason(err)), d.Remedy)
 	}
-	return err.Error()
-}
-
-func dnsReason(err error) string {
-	var de *net.DNSError
-	if errors.As(err, &de) {
-		switch {
-		case de.IsNotFound:
-			return "no such host"
-		case de.IsTimeout:
-			return "the DNS server did not answer in time"
-		}
-		return de.Err
-	}
-	return err.Error()
-}
-
-func dnsRemedy(in *core.Integration, proxy bool) string {
-	switch {
-	case proxy:
-		return "check the proxy setting's host name and this host's DNS"
-	case in.Endpoint != "":
-		return "check the endpoint setting's host name and this host's DNS (or leave endpoint out to use AWS's)"
-	}
-	return "check this host's DNS settings and that it may resolve amazonaws.com names"
-}
-
-func netReason(err error) string {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		err = oe.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
-	}
-	s := err.Error()
-	if i := strings.LastIndex(s, ": "); i >= 0 {
-		s = s[i+2:]
-	}
-	return s
+	return failed(d.Code, fmt.Sprintf("TLS: the handshake with %s failed (%s)", host, errclass.TLSReason(err)), d.Remedy)
 }
 
 // lookup makes the one LookupEvents call the last three checks judge.
@@ -467,24 +416,20 @@ func (t *Tester) checkCredentials(ctx context.Context, in *core.Integration, st 
 	var ae *cloudtrail.AuthError
 	if errors.As(err, &ae) {
 		code, msg := ae.Code, apiMessage(in, err)
+		remedy := errclass.Remedy(errclass.Credentials, code, cloudtrail.DiagSettings(in))
 		switch {
 		case slices.Contains(unknownKeyCodes, code):
-			return failed(code, fmt.Sprintf("AWS does not recognise %s: %s", who, joinCode(code, msg)),
-				"check accessKeyId (copy it again from IAM), that the key is active, and for temporary keys that sessionToken belongs to it")
+			return failed(code, fmt.Sprintf("AWS does not recognise %s: %s", who, joinCode(code, msg)), remedy)
 		case slices.Contains(badSignatureCodes, code):
-			return failed(code, fmt.Sprintf("the request signature does not match for %s: %s", who, joinCode(code, msg)),
-				"the secret does not belong to the access key: copy secretAccessKey again (it is shown only when the key is created; make a new key if it is lost)")
+			return failed(code, fmt.Sprintf("the request signature does not match for %s: %s", who, joinCode(code, msg)), remedy)
 		case slices.Contains(expiredCodes, code):
-			return failed(code, fmt.Sprintf("the session token of %s has expired: %s", who, joinCode(code, msg)),
-				"supply fresh temporary keys with their sessionToken, or use long-term keys or roleArn, which trailproof renews itself")
+			return failed(code, fmt.Sprintf("the session token of %s has expired: %s", who, joinCode(code, msg)), remedy)
 		case code == "CredentialsUnavailable":
-			return failed(code, "no AWS credentials were found for this integration",
-				"set accessKeyId and secretAccessKey, or roleArn, or give the host running trailproof an IAM role")
+			return failed(code, "no AWS credentials were found for this integration", remedy)
 		case strings.HasPrefix(code, "AccessDenied") || code == "OptInRequired" || code == "RegionDisabledException":
 			return Check{Message: fmt.Sprintf("CloudTrail accepted %s (authenticated; permission is checked next)", who)}
 		}
-		return failed(code, fmt.Sprintf("AWS refused %s: %s", who, joinCode(code, msg)),
-			"check accessKeyId, secretAccessKey, sessionToken and roleArn")
+		return failed(code, fmt.Sprintf("AWS refused %s: %s", who, joinCode(code, msg)), remedy)
 	}
 	return callFailure(err, in)
 }
@@ -495,16 +440,14 @@ func callFailure(err error, in *core.Integration) Check {
 	var te *cloudtrail.ThrottledError
 	var tr *cloudtrail.TransientError
 	var re *cloudtrail.RequestError
+	d := errclass.Classify(err, cloudtrail.DiagSettings(in))
 	switch {
 	case errors.As(err, &te):
-		return failed(te.Code, "CloudTrail throttled the test call, so the credentials could not be checked",
-			"another client is using this account's LookupEvents budget (2 calls a second); try the test again in a minute")
+		return failed(te.Code, "CloudTrail throttled the test call, so the credentials could not be checked", d.Remedy)
 	case errors.As(err, &tr):
-		return failed(tr.Code, "the test call to CloudTrail failed before the credentials could be checked: "+apiMessage(in, err),
-			"this usually passes; try again, and check the network, proxy and timeout settings if it persists")
+		return failed(tr.Code, fmt.Sprintf("the test call to CloudTrail failed (%s) before the credentials could be checked: %s", errclass.Label(d.Class), apiMessage(in, err)), d.Remedy)
 	case errors.As(err, &re):
-		return failed(re.Code, "CloudTrail rejected the test call: "+apiMessage(in, err),
-			"check the endpoint setting: it must be a CloudTrail endpoint")
+		return failed(re.Code, fmt.Sprintf("the test call to CloudTrail failed (%s): %s", errclass.Label(d.Class), apiMessage(in, err)), d.Remedy)
 	}
 	if code := core.ErrorCode(err); code != core.EINTERNAL {
 		return failed("InvalidSettings", core.ErrorMessage(err), "fix the setting named in the message")
@@ -518,10 +461,10 @@ func (t *Tester) checkPermission(ctx context.Context, in *core.Integration, st *
 		switch {
 		case strings.HasPrefix(ae.Code, "AccessDenied"):
 			return failed(ae.Code, "the credentials may not call cloudtrail:LookupEvents: "+joinCode(ae.Code, apiMessage(in, st.err)),
-				`grant cloudtrail:LookupEvents to the IAM user or role of this integration, e.g. the policy statement {"Effect": "Allow", "Action": "cloudtrail:LookupEvents", "Resource": "*"} (LookupEvents takes no resource-level permission); check that no SCP or permissions boundary denies it`)
+				errclass.Remedy(errclass.Permission, ae.Code, errclass.Settings{}))
 		case ae.Code == "OptInRequired" || ae.Code == "RegionDisabledException":
 			return failed(ae.Code, fmt.Sprintf("the region %s is not enabled for this account", in.AWSRegion),
-				"enable the region in the AWS account settings, or choose another awsRegion")
+				errclass.Remedy(errclass.Permission, ae.Code, cloudtrail.DiagSettings(in)))
 		}
 	}
 	if st.err != nil {
@@ -578,7 +521,7 @@ func apiError(err error) (code, msg string) {
 	if errors.As(err, &ae) {
 		return ae.ErrorCode(), ae.ErrorMessage()
 	}
-	return "AssumeRoleFailed", netReason(err)
+	return "AssumeRoleFailed", errclass.NetReason(err)
 }
 
 func joinCode(code, msg string) string {

@@ -194,6 +194,12 @@ func checkAction(a *Action) []*Error {
 	for i, e := range a.ExpectedEvents {
 		add(checkExpectedEvent(fmt.Sprintf("%s[%d]", fExpectedEvents, i), e))
 	}
+	if !actor.HasKeys() && len(a.ExpectedEvents) == 0 {
+		// Nothing would tell the action's events from any other: every run would end
+		// "not logged" without having looked for anything.
+		add(FieldError(fActor, "needs at least one key (userAgentToken, hosts, accessKeyIds, principals or roleSessionNames), "+
+			"or give expectedEvents: with neither, nothing tells the action's events apart and no verdict could be earned"))
+	}
 	return errs
 }
 

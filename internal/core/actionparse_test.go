@@ -29,11 +29,11 @@ func TestParseAction(t *testing.T) {
 			},
 			ExpectedEvents: []string{"ec2.amazonaws.com:GetPasswordData", "ec2:DescribeInstances", "ConsoleLogin"},
 		}},
-		{"minimal", `{"jobId":"j","actionId":"a","startTime":"2024-07-30T21:31:05.250Z"}`, &Action{
-			JobID: "j", ActionID: "a", StartTime: time.Date(2024, 7, 30, 21, 31, 5, 250e6, time.UTC),
+		{"minimal", `{"jobId":"j","actionId":"a","startTime":"2024-07-30T21:31:05.250Z","actor":{"userAgentToken":"t"}}`, &Action{
+			JobID: "j", ActionID: "a", StartTime: time.Date(2024, 7, 30, 21, 31, 5, 250e6, time.UTC), Actor: Actor{UserAgentToken: "t"},
 		}},
-		{"empty lists and null actor", `{"jobId":"j","actionId":"a","startTime":"2024-07-30T21:31:05Z","actor":null,"expectedEvents":[]}`, &Action{
-			JobID: "j", ActionID: "a", StartTime: time.Date(2024, 7, 30, 21, 31, 5, 0, time.UTC),
+		{"null actor, expected events only", `{"jobId":"j","actionId":"a","startTime":"2024-07-30T21:31:05Z","actor":null,"expectedEvents":["StopLogging"]}`, &Action{
+			JobID: "j", ActionID: "a", StartTime: time.Date(2024, 7, 30, 21, 31, 5, 0, time.UTC), ExpectedEvents: []string{"StopLogging"},
 		}},
 		{"design example", `{"jobId": "job-42", "actionId": "A104-123", "startTime": "2024-07-30T21:31:05Z",
  "actor": {"userAgentToken": "stratus-red-team_5c59eb79-...", "hosts": ["1.2.3.4"],
@@ -142,7 +142,7 @@ func TestLoadActionFile(t *testing.T) {
 }
 
 func TestValidateAction(t *testing.T) {
-	a := &Action{JobID: "j", ActionID: "a", StartTime: time.Now()}
+	a := &Action{JobID: "j", ActionID: "a", StartTime: time.Now(), ExpectedEvents: []string{"StopLogging"}}
 	if err := ValidateAction(a); err != nil {
 		t.Fatalf("valid action refused: %v", err)
 	}
@@ -150,4 +150,13 @@ func TestValidateAction(t *testing.T) {
 	checkFieldError(t, ValidateAction(a), "actor.accessKeyIds[1]", "16 to 128")
 	checkFieldError(t, ValidateAction(&Action{JobID: "j", ActionID: "a"}), "startTime", "is required")
 	checkFieldError(t, ValidateAction(nil), "", "no action")
+	// An action nothing can be matched on is refused, naming actor.
+	for _, doc := range []string{
+		`{"jobId":"j","actionId":"a","startTime":"2024-07-30T21:31:05Z"}`,
+		`{"jobId":"j","actionId":"a","startTime":"2024-07-30T21:31:05Z","actor":null,"expectedEvents":[]}`,
+		`{"jobId":"j","actionId":"a","startTime":"2024-07-30T21:31:05Z","actor":{"hosts":[],"accessKeyIds":[]}}`,
+	} {
+		_, err := ParseAction([]byte(doc))
+		checkFieldError(t, err, "actor", "expectedEvents")
+	}
 }

@@ -46,8 +46,10 @@ type Run struct {
 	StartedAt     time.Time       `json:"startedAt"`
 	CompletedAt   *time.Time      `json:"completedAt,omitempty"`
 	Status        string          `json:"status"`
-	Logged        bool            `json:"logged"`
-	Alerted       bool            `json:"alerted"`
+	Verdict       string          `json:"verdict"`            // logged, not_logged or unknown (verdict.go)
+	Logged        *bool           `json:"logged"`             // nil while unknown; set through MarkLogged and SettleVerdict
+	Alerted       *bool           `json:"alerted"`            // nil while unknown; set through MarkAlerted and SettleVerdict
+	LoggedAt      *time.Time      `json:"loggedAt,omitempty"` // when Logged first turned true, on the run's clock
 	Window        Window          `json:"window"`
 	Queries       int             `json:"queries"`
 	APICalls      int             `json:"apiCalls"`
@@ -88,6 +90,9 @@ type Progress struct {
 	AllExpectedMatched bool `json:"allExpectedMatched,omitempty"`
 	// AlertWarnings are the alerts step's warnings, kept apart like FetchWarnings.
 	AlertWarnings []string `json:"alertWarnings,omitempty"`
+	// Notes are warnings about the run's inputs, known when it is created (a corpus with no
+	// record near the window, records served regardless of region); every step keeps them.
+	Notes []string `json:"notes,omitempty"`
 	// NextAlertsAt is when the alerts step (Correlation Query and Insights) is due next.
 	NextAlertsAt time.Time `json:"nextAlertsAt,omitzero"`
 }

@@ -17,6 +17,9 @@ const (
 	AttrAccessKeyID  = "AccessKeyId"
 )
 
+// History is how far back LookupEvents reads management events: CloudTrail keeps 90 days.
+const History = 90 * 24 * time.Hour
+
 // Category values for a query.
 const (
 	CategoryManagement = ""

@@ -78,8 +78,15 @@ func LoadWithOptions(opts Options, paths ...string) ([]core.RawEvent, Report, er
 		return nil, l.rep, &core.Error{Code: core.EINVALID, Field: "corpus", Message: "no corpus path given"}
 	}
 	for _, p := range paths {
+		before := l.rep.Records
 		if err := l.path(p); err != nil {
 			return nil, l.rep, err
+		}
+		if l.rep.Records == before {
+			// An empty corpus would let every run end "not logged" without having had
+			// anything to look at.
+			return nil, l.rep, &core.Error{Code: core.EINVALID, File: p, Field: "corpus",
+				Message: "holds no CloudTrail records (an empty file or folder, or an empty Records list); give a corpus with records"}
 		}
 	}
 	return l.out, l.rep, nil

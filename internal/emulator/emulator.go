@@ -79,7 +79,10 @@ type Emulator struct {
 	faults       Faults
 	keys         map[string]Key // nil: any key is accepted
 	verify       Verifier
+	verifySet    bool // WithVerifier was given (nil turns the default SigV4 check off)
 	regionFilter bool
+	history      time.Duration
+	unsigned     bool
 	log          *slog.Logger
 	tokenKey     []byte
 
@@ -92,6 +95,8 @@ type Emulator struct {
 	stats    Stats                     // PerKey unused: see perKey
 	perKey   map[KeyRegion]*KeyStats
 	requests uint64
+	// anyRegion holds the records with a non-AWS awsRegion served so far (see ServedAnyRegion).
+	anyRegion map[string]bool
 }
 
 // entry is a record prepared for serving: its envelope resolved once, its region and category
@@ -189,13 +194,14 @@ func WithKeys(keys ...Key) Option {
 	}
 }
 
-// WithVerifier sets the signature check run on each call (see Verifier); none by default.
+// WithVerifier sets the signature check run on each call (see Verifier). By default, with keys
+// (WithKeys), SigV4Verifier checks every signature; nil turns the check off.
 func WithVerifier(v Verifier) Option {
-	return func(e *Emulator) error { e.verify = v; return nil }
+	return func(e *Emulator) error { e.verify, e.verifySet = v, true; return nil }
 }
 
-// WithRegionFilter, when on, serves a call only the records whose awsRegion is the region the
-// call was signed for. Off by default: public test records carry made-up region names.
+// WithRegionFilter, when on (the default), serves a call only the records whose awsRegion is the
+// region the call was signed for, as CloudTrail does; see WithAnyRegion.
 func WithRegionFilter(on bool) Option {
 	return func(e *Emulator) error { e.regionFilter = on; return nil }
 }
@@ -227,6 +233,10 @@ func New(events []core.RawEvent, opts ...Option) (*Emulator, error) {
 		limiters: map[KeyRegion]*rate.Limiter{},
 		recent:   map[KeyRegion][]time.Time{},
 		perKey:   map[KeyRegion]*KeyStats{},
+		// As strict as CloudTrail unless told otherwise.
+		regionFilter: true,
+		history:      core.History,
+		anyRegion:    map[string]bool{},
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -235,6 +245,9 @@ func New(events []core.RawEvent, opts ...Option) (*Emulator, error) {
 		if err := o(e); err != nil {
 			return nil, err
 		}
+	}
+	if e.keys != nil && !e.verifySet {
+		e.verify = SigV4Verifier()
 	}
 	if e.burst == 0 {
 		e.burst = max(1, int(math.Ceil(float64(e.limit))))
@@ -454,6 +467,9 @@ func (e *Emulator) reject(w http.ResponseWriter, r *http.Request, kr KeyRegion, 
 // authorize does what IAM does before the service sees a call: know the key, check the
 // signature, check the permission.
 func (e *Emulator) authorize(r *http.Request, body []byte, cred credential, hasCred bool) *apiError {
+	if !hasCred && !e.unsigned {
+		return &apiError{status: http.StatusBadRequest, code: CodeMissingAuthToken, message: "Missing Authentication Token"}
+	}
 	if e.keys == nil {
 		return nil
 	}
@@ -507,93 +523,12 @@ func (e *Emulator) admit(kr KeyRegion, now time.Time) *apiError {
 	return nil
 }
 
-// parse validates a request as LookupEvents does.
-func (e *Emulator) parse(body []byte, region string) (query, *apiError) {
-	var req lookupRequest
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := json.Unmarshal(body, &req); err != nil {
-			return query{}, badRequest(CodeSerialization, "cannot parse request: %v", err)
-		}
-	}
-	q := query{max: MaxResultsLimit, category: req.EventCategory, region: region}
-	if req.MaxResults != nil {
-		if *req.MaxResults < 1 || *req.MaxResults > MaxResultsLimit {
-			return query{}, badRequest(CodeInvalidMaxResults, "MaxResults must be between 1 and %d, got %d", MaxResultsLimit, *req.MaxResults)
-		}
-		q.max = *req.MaxResults
-	}
-	switch len(req.LookupAttributes) {
-	case 0:
-	case 1:
-		a := req.LookupAttributes[0]
-		if !slices.Contains(lookupAttributeKeys, a.AttributeKey) {
-			return query{}, badRequest(CodeInvalidLookupAttrs, "unknown lookup attribute key %q; valid keys are %s", a.AttributeKey, strings.Join(lookupAttributeKeys, ", "))
-		}
-		if a.AttributeValue == nil || *a.AttributeValue == "" || len(*a.AttributeValue) > 2000 {
-			return query{}, badRequest(CodeInvalidLookupAttrs, "lookup attribute %s needs a value of 1 to 2000 characters", a.AttributeKey)
-		}
-		q.attr = &core.LookupAttribute{Key: a.AttributeKey, Value: *a.AttributeValue}
-	default:
-		return query{}, badRequest(CodeInvalidLookupAttrs, "only one lookup attribute is allowed per call, got %d", len(req.LookupAttributes))
-	}
-	switch req.EventCategory {
-	case "", core.CategoryInsight:
-	default:
-		return query{}, badRequest(CodeInvalidEventCategory, "EventCategory must be %q, got %q", core.CategoryInsight, req.EventCategory)
-	}
-	toTime := func(name string, f *float64) (*time.Time, *apiError) {
-		if f == nil {
-			return nil, nil
-		}
-		if math.IsNaN(*f) || math.IsInf(*f, 0) || *f < 0 || *f > 253402300799 {
-			return nil, badRequest(CodeInvalidTimeRange, "%s is not a valid time: %v", name, *f)
-		}
-		t := time.UnixMilli(int64(math.Round(*f * 1000))).UTC()
-		return &t, nil
-	}
-	var aerr *apiError
-	if q.start, aerr = toTime("StartTime", req.StartTime); aerr != nil {
-		return query{}, aerr
-	}
-	if q.end, aerr = toTime("EndTime", req.EndTime); aerr != nil {
-		return query{}, aerr
-	}
-	if q.start != nil && q.end != nil && q.start.After(*q.end) {
-		return query{}, badRequest(CodeInvalidTimeRange, "StartTime %s is after EndTime %s", q.start.Format(time.RFC3339), q.end.Format(time.RFC3339))
-	}
-	if req.NextToken != nil && *req.NextToken != "" {
-		tok, err := e.openToken(*req.NextToken, q.fingerprint())
-		if err != nil {
-			return query{}, badRequest(CodeInvalidNextToken, "%v", err)
-		}
-		q.token = &tok
-	}
-	return q, nil
-}
-
-// fingerprint identifies the query a NextToken belongs to: everything but the page size and the
-// token itself.
-func (q query) fingerprint() string {
-	var b strings.Builder
-	ts := func(t *time.Time) string {
-		if t == nil {
-			return "-"
-		}
-		return strconv.FormatInt(t.UnixMilli(), 10)
-	}
-	fmt.Fprintf(&b, "%s|%s|%s|%s", ts(q.start), ts(q.end), q.category, q.region)
-	if q.attr != nil {
-		fmt.Fprintf(&b, "|%s=%s", q.attr.Key, q.attr.Value)
-	}
-	return b.String()
-}
-
 // matches applies the query's filters other than time.
 func (e *Emulator) matches(q query, en *entry) bool {
 	if (q.category == core.CategoryInsight) != (en.category == core.CategoryInsight) {
 		return false
 	}
-	if e.regionFilter && en.region != q.region {
+	if !e.servedTo(en, q.region) {
 		return false
 	}
 	if q.attr == nil {
@@ -651,9 +586,13 @@ func (e *Emulator) lookup(q query, now time.Time) (lookupResponse, *apiError) {
 		resp.Events = append(resp.Events, toWire(dup))
 	}
 	var last *entry
+	oldest := time.Time{}
+	if e.history > 0 {
+		oldest = now.Add(-e.history) // CloudTrail keeps 90 days
+	}
 	for ; i < len(e.entries); i++ {
 		en := &e.entries[i]
-		if q.start != nil && en.at.Before(*q.start) {
+		if q.start != nil && en.at.Before(*q.start) || en.at.Before(oldest) {
 			break
 		}
 		if !e.matches(q, en) {
@@ -666,6 +605,9 @@ func (e *Emulator) lookup(q query, now time.Time) (lookupResponse, *apiError) {
 		}
 		resp.Events = append(resp.Events, toWire(en))
 		last = en
+		if en.region != q.region && !IsAWSRegion(en.region) {
+			e.anyRegion[en.id] = true
+		}
 	}
 	return resp, nil
 }

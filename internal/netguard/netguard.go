@@ -264,6 +264,10 @@ func (e *RefusedError) Error() string {
 // Code names the refusal for reports and logs.
 func (e *RefusedError) Code() string { return "AddressNotAllowed" }
 
+// GuardRefused marks the error as the guard's refusal for errclass, which imports no package of
+// this module: a refused address is its own class, never retried.
+func (e *RefusedError) GuardRefused() bool { return true }
+
 // internalClass names the kind of an address trailproof does not connect to by default, or
 // returns "" for a public unicast address.
 func internalClass(a netip.Addr) string {

@@ -77,7 +77,7 @@ func (r *Runner) execute(ctx context.Context, runID string) {
 		r.log.Error("run execution failed", "runId", runID, "error", err.Error())
 	default:
 		r.log.Info("run ended", "runId", runID, "status", run.Status, "queries", run.Queries,
-			"apiCalls", run.APICalls, "events", len(run.Events), "logged", run.Logged)
+			"apiCalls", run.APICalls, "events", len(run.Events), "verdict", run.Verdict)
 	}
 }
 

@@ -131,8 +131,8 @@ func TestFlow(t *testing.T) {
 			t.Errorf("a new run is %s", started.Status)
 		}
 		run := c.waitRun("run-complete", 30*time.Second, core.StatusCompleted, core.StatusFailed)
-		if run.Status != core.StatusCompleted || !run.Logged {
-			t.Fatalf("run ended %s (logged %v, error %q)", run.Status, run.Logged, run.Error)
+		if run.Status != core.StatusCompleted || run.Verdict != core.VerdictLogged || !run.IsLogged() {
+			t.Fatalf("run ended %s (verdict %s, error %q)", run.Status, run.Verdict, run.Error)
 		}
 		if want := tq.matching(); len(run.Events) != want || run.Page.Total != want {
 			t.Errorf("matched %d events (page total %d), want the %d of the detonation", len(run.Events), run.Page.Total, want)
@@ -193,7 +193,7 @@ func TestFlow(t *testing.T) {
 			t.Errorf("resumed %d runs, want 1 (the one querying)", srv2.Resumed())
 		}
 		run := c2.waitRun("run-restart", 45*time.Second, core.StatusCompleted, core.StatusFailed)
-		if run.Status != core.StatusCompleted || run.Queries <= before.Queries || !run.Logged || len(run.Events) != tq.matching() {
+		if run.Status != core.StatusCompleted || run.Queries <= before.Queries || !run.IsLogged() || len(run.Events) != tq.matching() {
 			t.Fatalf("after the restart: %s, %d queries (before %d), %d events, error %q", run.Status, run.Queries, before.Queries, len(run.Events), run.Error)
 		}
 		for _, e := range run.Expected {
@@ -288,8 +288,8 @@ func TestLoad(t *testing.T) {
 	for i := range runs {
 		run, tq := done[i], techniques[i%len(techniques)]
 		calls += run.APICalls
-		if run.Status != core.StatusCompleted || !run.Logged || len(run.Events) != tq.matching() {
-			t.Errorf("run %d (%s): %s, logged %v, %d events, want %d (error %q)", i, tq.name, run.Status, run.Logged, len(run.Events), tq.matching(), run.Error)
+		if run.Status != core.StatusCompleted || !run.IsLogged() || len(run.Events) != tq.matching() {
+			t.Errorf("run %d (%s): %s, verdict %s, %d events, want %d (error %q)", i, tq.name, run.Status, run.Verdict, len(run.Events), tq.matching(), run.Error)
 			continue
 		}
 		for _, e := range run.Events {

@@ -91,7 +91,7 @@ func TestScenarios(t *testing.T) {
 		// what the run must look like at the end
 		wantStatus    string
 		wantExecution string // SUCCEEDED or FAILED
-		wantLogged    bool
+		wantVerdict   string
 		wantEnd       time.Time // completedAt on the virtual clock; zero: at the deadline
 		wantEarly     bool      // completedAt before the deadline
 		wantError     string    // prefix of the run's error
@@ -99,23 +99,23 @@ func TestScenarios(t *testing.T) {
 	}{
 		{
 			name:       "found early",
-			wantStatus: core.StatusCompleted, wantExecution: "SUCCEEDED", wantLogged: true, wantEarly: true,
+			wantStatus: core.StatusCompleted, wantExecution: "SUCCEEDED", wantVerdict: core.VerdictLogged, wantEarly: true,
 		},
 		{
 			name:       "nothing found until the settle time",
 			expected:   []string{"ec2.amazonaws.com:TerminateInstances"},
-			wantStatus: core.StatusCompleted, wantExecution: "SUCCEEDED", wantLogged: true,
+			wantStatus: core.StatusCompleted, wantExecution: "SUCCEEDED", wantVerdict: core.VerdictLogged,
 		},
 		{
 			name:       "throttling retried then success",
 			wrap:       wrappers{fetch: failFirst(&workflow.ThrottledError{Message: "rate exceeded"}, &workflow.ThrottledError{Message: "rate exceeded"})},
-			wantStatus: core.StatusCompleted, wantExecution: "SUCCEEDED", wantLogged: true, wantEarly: true,
+			wantStatus: core.StatusCompleted, wantExecution: "SUCCEEDED", wantVerdict: core.VerdictLogged, wantEarly: true,
 			wantFunction: []string{"ThrottledError", "ThrottledError"},
 		},
 		{
 			name:       "a handler failure is caught and the run marked failed",
 			wrap:       wrappers{correlate: failFirst(nil, core.FieldError("fieldMap.user", "no such path"))},
-			wantStatus: core.StatusFailed, wantExecution: "FAILED",
+			wantStatus: core.StatusFailed, wantExecution: "FAILED", wantVerdict: core.VerdictUnknown,
 			// The first correlate step (at the start) works, the second (one query interval on) fails.
 			wantEnd:      start.Add(30 * time.Second),
 			wantError:    "InvalidInputError: fieldMap.user: no such path",
@@ -139,8 +139,11 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("execution %s (%s: %s), want %s; states %v", last.Status, last.Error, last.Cause, tt.wantExecution, last.States)
 			}
 			r := f.Run(t)
-			if r.Status != tt.wantStatus || r.Logged != tt.wantLogged {
-				t.Errorf("run status %s logged %v, want %s logged %v (error %q)", r.Status, r.Logged, tt.wantStatus, tt.wantLogged, r.Error)
+			if r.Status != tt.wantStatus || r.Verdict != tt.wantVerdict {
+				t.Errorf("run status %s verdict %s, want %s verdict %s (error %q)", r.Status, r.Verdict, tt.wantStatus, tt.wantVerdict, r.Error)
+			}
+			if r.Status == core.StatusFailed && r.Logged != nil && !*r.Logged {
+				t.Errorf("a failed run says logged false; it must be null (unknown)")
 			}
 			deadline := workflow.Deadline(f.Integration, r)
 			switch {
@@ -175,7 +178,7 @@ func TestScenarios(t *testing.T) {
 			// The demo integration's Correlation Query alerts on the failed GetPasswordData calls:
 			// through the real ASL, as in the local workflow, the completed run is alerted.
 			if r.Status == core.StatusCompleted {
-				if !r.Alerted || len(r.Alerts) == 0 || r.Alerts[0].RaisedBy != core.AlertSourceQuery {
+				if !r.IsAlerted() || len(r.Alerts) == 0 || r.Alerts[0].RaisedBy != core.AlertSourceQuery {
 					t.Errorf("completed run alerted %v with %d alerts (warnings %v), want Correlation Query alerts", r.Alerted, len(r.Alerts), r.Warnings)
 				}
 			}
@@ -290,13 +293,13 @@ func summary(r *core.Run) map[string]any {
 	b, _ := json.Marshal(struct {
 		Status      string
 		CompletedAt *time.Time
-		Logged      bool
+		Verdict     string
 		Queries     int
 		APICalls    int
 		Throttled   int
 		Events      int
 		Expected    []core.ExpectedCount
-	}{r.Status, r.CompletedAt, r.Logged, r.Queries, r.APICalls, r.Throttled, len(r.Events), r.Expected})
+	}{r.Status, r.CompletedAt, r.Verdict, r.Queries, r.APICalls, r.Throttled, len(r.Events), r.Expected})
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
 	return m

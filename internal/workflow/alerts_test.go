@@ -94,8 +94,8 @@ func TestAlerts(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("alerts (-want +got):\n%s", diff)
 			}
-			if r.Alerted != (len(tt.want) > 0) || len(r.Events) != tt.events {
-				t.Errorf("alerted %v with %d events, want %v and %d", r.Alerted, len(r.Events), len(tt.want) > 0, tt.events)
+			if r.Alerted == nil || *r.Alerted != (len(tt.want) > 0) || len(r.Events) != tt.events {
+				t.Errorf("alerted %v with %d events, want %v and %d", r.IsAlerted(), len(r.Events), len(tt.want) > 0, tt.events)
 			}
 			if !strings.Contains(strings.Join(steps, ","), workflow.StepAlerts) {
 				t.Errorf("no alerts step ran: %v", steps)

@@ -102,6 +102,9 @@ func openDynamo(t *testing.T) core.Store {
 	return st
 }
 
+// demoSettings reads the demo corpus where its records are: us-west-2 (and us-east-1 for STS).
+const demoSettings = `{"name":"t","awsRegion":"us-west-2","accessKeyId":"AKIATESTTESTTEST0001","secretAccessKey":"test-secret-value"}`
+
 func demoEvents(t *testing.T) []core.RawEvent {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "examples", "demo", "cloudtrail.json"))
@@ -129,7 +132,7 @@ func TestSharedReadsTwoRuns(t *testing.T) {
 	var want [][]string
 	for _, a := range actions {
 		s := newStack(t, evs, start.Add(6*time.Minute))
-		s.integration(t, baseSettings)
+		s.integration(t, demoSettings)
 		r := s.run(t, a)
 		if r.Status != core.StatusCompleted || len(r.Events) == 0 {
 			t.Fatalf("solo run %s: status %s, %d events", a.ActionID, r.Status, len(r.Events))
@@ -140,7 +143,7 @@ func TestSharedReadsTwoRuns(t *testing.T) {
 
 	clk := clock.NewVirtual(start.Add(6 * time.Minute))
 	s := newSharedStack(t, openBolt(t), clk, evs, emulator.WithDeliveryDelay(5*time.Minute))
-	s.integration(t, baseSettings)
+	s.integration(t, demoSettings)
 	ctx := context.Background()
 	var ids []string
 	var states []workflow.State
@@ -311,7 +314,7 @@ func TestSharedReadsCrashBetweenWrites(t *testing.T) {
 	st := &failingLedger{Store: b, fail: true}
 	clk := clock.NewVirtual(start.Add(6 * time.Minute))
 	s := newSharedStack(t, st, clk, evs, emulator.WithDeliveryDelay(5*time.Minute))
-	in := s.integration(t, baseSettings)
+	in := s.integration(t, demoSettings)
 	ctx := context.Background()
 	r, err := s.eng.CreateRun(ctx, "it", &core.Action{JobID: "j", ActionID: "a", StartTime: start,
 		Actor: core.Actor{UserAgentToken: "stratus-red-team_3f2a9c1e"}}, "r1")
@@ -347,7 +350,7 @@ func TestSharedReadsCrashBetweenWrites(t *testing.T) {
 	}
 	r, _ = st.GetRun(ctx, r.RunID)
 	solo := newStack(t, evs, start.Add(6*time.Minute))
-	solo.integration(t, baseSettings)
+	solo.integration(t, demoSettings)
 	want := solo.run(t, &core.Action{JobID: "j", ActionID: "a", StartTime: start, Actor: core.Actor{UserAgentToken: "stratus-red-team_3f2a9c1e"}})
 	if diff := cmp.Diff(eventIDs(want.Events), eventIDs(r.Events)); diff != "" || r.Status != core.StatusCompleted {
 		t.Errorf("status %s; matched events (-alone +after crash):\n%s", r.Status, diff)
@@ -362,7 +365,7 @@ func TestSharedReadsDeadHolder(t *testing.T) {
 	clk := clock.NewVirtual(start.Add(6 * time.Minute))
 	st := openBolt(t)
 	s := newSharedStack(t, st, clk, evs, emulator.WithDeliveryDelay(5*time.Minute))
-	in := s.integration(t, baseSettings)
+	in := s.integration(t, demoSettings)
 	ctx := context.Background()
 	stream := workflow.StreamKey("it", in.AWSRegion, core.CategoryManagement, nil)
 	if _, ok, err := st.(core.SharedReadStore).AcquireLease(ctx, stream, "dead-run", clk.Now(), time.Hour); err != nil || !ok {

@@ -122,11 +122,18 @@ func (e *Engine) CreateRun(ctx context.Context, integrationID string, a *core.Ac
 		runID = uuid.NewString()
 	}
 	cor := core.NewCorrelator(in, a)
+	notes, err := e.checkHistory(in, cor.Window())
+	if err != nil {
+		return nil, err
+	}
 	r := &core.Run{
 		RunID: runID, JobID: a.JobID, ActionID: a.ActionID, IntegrationID: in.ID, Integration: in.Name,
 		Action: *a, StartedAt: e.clock.Now(), Status: core.StatusWaiting, Window: cor.Window(),
 		Events: []core.Event{}, Alerts: []core.Event{}, Suspicious: []core.Event{}, Warnings: []string{},
 	}
+	r.Progress.Notes = notes
+	r.Warnings = composeWarnings(r, nil)
+	r.SettleVerdict()
 	for _, s := range a.ExpectedEvents {
 		r.Expected = append(r.Expected, core.ExpectedCount{Event: s})
 	}
@@ -241,7 +248,7 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	}
 	src, err := e.sources.Source(ctx, integ)
 	if err != nil {
-		return in, fmt.Errorf("fetch run %s: %w", r.RunID, err)
+		return in, classify(fmt.Errorf("fetch run %s: %w", r.RunID, err))
 	}
 	cor := core.NewCorrelator(integ, &r.Action)
 	read := cor.ReadRange()
@@ -351,7 +358,9 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	res := cor.Correlate(raws)
 	quiet := r.Progress.AllExpectedMatched && len(res.Events) == len(r.Events)
 	r.Progress.AllExpectedMatched = res.AllExpectedMatched()
-	r.Events, r.Logged, r.Truncated, r.WeakMatch = res.Events, res.Logged, res.Truncated, res.WeakMatch
+	r.Events, r.Truncated, r.WeakMatch = res.Events, res.Truncated, res.WeakMatch
+	now := e.clock.Now()
+	r.MarkLogged(res.Logged, now)
 	r.Expected = res.Expected
 	if integ.DiscoverNetworkDevices {
 		if err := e.recordSensors(ctx, r, cor.Sensors(raws)); err != nil {
@@ -371,7 +380,6 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	if r.Warnings == nil {
 		r.Warnings = []string{}
 	}
-	now := e.clock.Now()
 	deadline := Deadline(integ, r)
 	gaps := false
 	for _, c := range r.Progress.Cursors {
@@ -390,6 +398,7 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		// the run has completed.
 		if err := e.alertsPass(ctx, r, integ, cor, now); err != nil {
 			r.Status = core.StatusQuerying
+			r.SettleVerdict()
 			if uerr := e.store.UpdateRun(ctx, r); uerr != nil {
 				e.log.WarnContext(ctx, "cannot record a failed alerts pass", "runId", r.RunID, "error", uerr.Error())
 			}
@@ -397,6 +406,7 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		}
 		r.Warnings = composeWarnings(r, append([]string{}, res.Warnings...))
 	}
+	r.SettleVerdict()
 	out = stateOf(r)
 	if r.Status == core.StatusCompleted {
 		r.CompletedAt = &now
@@ -487,7 +497,8 @@ func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integr
 		}
 	}
 	res := cor.Alerts(r.Events, insights, rule)
-	r.Alerts, r.Alerted = res.Alerts, res.Alerted
+	r.Alerts = res.Alerts
+	r.MarkAlerted(res.Alerted)
 	r.Truncated = r.Truncated || res.Truncated
 	r.Progress.AlertWarnings = append(r.Progress.AlertWarnings, res.Warnings...)
 	r.Progress.NextAlertsAt = now.Add(integ.CorrelationQueryIntervalD())
@@ -520,12 +531,13 @@ func composeWarnings(r *core.Run, correlate []string) []string {
 	if correlate == nil {
 		// Keep the correlate step's own warnings: those not from fetch or alerts.
 		for _, w := range r.Warnings {
-			if !slices.Contains(r.Progress.FetchWarnings, w) && !slices.Contains(r.Progress.AlertWarnings, w) {
+			if !slices.Contains(r.Progress.FetchWarnings, w) && !slices.Contains(r.Progress.AlertWarnings, w) && !slices.Contains(r.Progress.Notes, w) {
 				correlate = append(correlate, w)
 			}
 		}
 	}
-	out := append(slices.Clone(r.Progress.FetchWarnings), correlate...)
+	out := append(slices.Clone(r.Progress.Notes), r.Progress.FetchWarnings...)
+	out = append(out, correlate...)
 	for _, w := range r.Progress.AlertWarnings {
 		if !slices.Contains(out, w) {
 			out = append(out, w)
@@ -548,6 +560,7 @@ func (e *Engine) Fail(ctx context.Context, in FailInput) (out State, err error) 
 	}
 	now := e.clock.Now()
 	r.Status, r.CompletedAt = core.StatusFailed, &now
+	r.SettleVerdict()
 	if in.Error != nil {
 		r.Error = in.Error.Error
 		if in.Error.Cause != "" {
@@ -574,6 +587,7 @@ func (e *Engine) Cancel(ctx context.Context, runID string) (*core.Run, error) {
 		}
 		now := e.clock.Now()
 		r.Status, r.CompletedAt = core.StatusCancelled, &now
+		r.SettleVerdict()
 		err = e.store.UpdateRun(ctx, r)
 		if err == nil {
 			return r, nil

@@ -203,11 +203,11 @@ func TestStratusDetonations(t *testing.T) {
 				s := newStack(t, all, start, opts...)
 				s.integration(t, settings)
 				r := s.run(t, &core.Action{JobID: "job", ActionID: d.name, StartTime: start, Actor: core.Actor{UserAgentToken: d.token}})
-				if want := slices.Contains(intended, d.name); r.Alerted != want {
-					t.Errorf("alerted = %v, want %v (alerts %v, warnings %v)", r.Alerted, want, eventIDs(r.Alerts), r.Warnings)
+				if want := slices.Contains(intended, d.name); r.Alerted == nil || *r.Alerted != want {
+					t.Errorf("alerted = %v, want %v (alerts %v, warnings %v)", r.IsAlerted(), want, eventIDs(r.Alerts), r.Warnings)
 				}
-				if r.Status != core.StatusCompleted || !r.Logged {
-					t.Fatalf("status %s logged %v error %q", r.Status, r.Logged, r.Error)
+				if r.Status != core.StatusCompleted || r.Verdict != core.VerdictLogged {
+					t.Fatalf("status %s verdict %s error %q", r.Status, r.Verdict, r.Error)
 				}
 				if diff := cmp.Diff(d.ids, eventIDs(r.Events)); diff != "" {
 					t.Errorf("matched events (-want +got):\n%s", diff)

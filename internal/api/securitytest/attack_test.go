@@ -329,8 +329,8 @@ func TestNoNetworkOracle(t *testing.T) {
 				_ = json.Unmarshal(s.do("GET", "/v1/runs/"+run.RunID, nil).body, &run)
 			}
 			field := map[string]string{"planted-endpoint": "endpoint", "planted-proxy": "proxy", "planted-insecure": "endpoint"}[in.ID]
-			if run.Status != core.StatusFailed || run.Logged || !strings.Contains(run.Error, field) {
-				t.Errorf("run %s: status %s, error %q; want failed naming %s", run.RunID, run.Status, run.Error, field)
+			if run.Status != core.StatusFailed || run.Verdict != core.VerdictUnknown || run.Logged != nil || !strings.Contains(run.Error, field) {
+				t.Errorf("run %s: status %s, verdict %s, error %q; want failed, unknown, naming %s", run.RunID, run.Status, run.Verdict, run.Error, field)
 			}
 		})
 	}

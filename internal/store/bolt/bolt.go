@@ -252,6 +252,7 @@ func (s *Store) GetRun(_ context.Context, id string) (*core.Run, error) {
 	if err := json.Unmarshal(summary, r); err != nil {
 		return nil, fmt.Errorf("decode run %s: %w", id, err)
 	}
+	r.Upgrade()
 	if results != nil {
 		res, err := enc.UnpackResults(results)
 		if err != nil {
@@ -309,6 +310,7 @@ func (s *Store) ListRuns(_ context.Context, statuses ...string) ([]*core.Run, er
 			if err := json.Unmarshal(v, r); err != nil {
 				return fmt.Errorf("decode run %s: %w", k, err)
 			}
+			r.Upgrade()
 			if len(statuses) == 0 || slices.Contains(statuses, r.Status) {
 				out = append(out, r)
 			}

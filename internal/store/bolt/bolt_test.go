@@ -183,3 +183,35 @@ func TestMovedSecretsDoNotOpen(t *testing.T) {
 		t.Errorf("the victim's own record: %v", err)
 	}
 }
+
+// TestLegacyRun reads a run written before runs had a verdict.
+func TestLegacyRun(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "trailproof.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := storetest.NewRun("old", core.StatusFailed)
+	r.Error = "TransientError: boom"
+	if err := s.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRuns)
+		return b.Put([]byte("old"), storetest.LegacyRecord(t, b.Get([]byte("old"))))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetRun(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckLegacyFailedRun(t, got)
+	list, err := s.ListRuns(ctx, core.StatusFailed)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("ListRuns: %v %v", list, err)
+	}
+	storetest.CheckLegacyFailedRun(t, list[0])
+}

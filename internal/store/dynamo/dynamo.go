@@ -638,6 +638,7 @@ func decodeRun(item map[string]types.AttributeValue) (*core.Run, error) {
 	if err := json.Unmarshal([]byte(getS(item, "run")), r); err != nil {
 		return nil, fmt.Errorf("decode run: %w", err)
 	}
+	r.Upgrade()
 	r.Version = getN(item, "version")
 	return r, nil
 }

@@ -463,3 +463,32 @@ func TestMovedSecretsDoNotOpen(t *testing.T) {
 		t.Errorf("the victim's own record: %v", err)
 	}
 }
+
+// TestLegacyRun reads a run written before runs had a verdict.
+func TestLegacyRun(t *testing.T) {
+	ctx := context.Background()
+	s, client := newTestStore(t)
+	r := storetest.NewRun("old", core.StatusFailed)
+	r.Error = "TransientError: boom"
+	if err := s.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	k := key(runPK("old"), runMetaSK)
+	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: k, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := storetest.LegacyRecord(t, []byte(getS(out.Item, "run")))
+	_, err = client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(s.table), Key: k,
+		UpdateExpression:          aws.String("SET #r = :r"),
+		ExpressionAttributeNames:  map[string]string{"#r": "run"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":r": attrS(string(legacy))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetRun(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckLegacyFailedRun(t, got)
+}

@@ -175,7 +175,7 @@ func testIntegrationErrors(t *testing.T, s core.Store) {
 
 // NewRun returns a run in its first state.
 func NewRun(id, status string) *core.Run {
-	return &core.Run{
+	r := &core.Run{
 		RunID: id, JobID: "job-42", ActionID: "A104-123", IntegrationID: "int-1", Integration: "prod",
 		Action: core.Action{JobID: "job-42", ActionID: "A104-123", StartTime: t0,
 			Actor:          core.Actor{UserAgentToken: "stratus-red-team_5c59eb79", Hosts: []string{"1.2.3.4"}},
@@ -185,6 +185,8 @@ func NewRun(id, status string) *core.Run {
 		Expected: []core.ExpectedCount{{Event: "ec2.amazonaws.com:GetPasswordData"}},
 		Progress: core.Progress{NextQueryAt: t0.Add(30 * time.Second)},
 	}
+	r.SettleVerdict()
+	return r
 }
 
 func testRuns(t *testing.T, s core.Store) {
@@ -230,7 +232,9 @@ func testRuns(t *testing.T, s core.Store) {
 
 	// The result ends the run; a second update with the same lists keeps them.
 	done := time.Date(2024, 7, 30, 21, 52, 0, 123456789, time.UTC)
-	stored.Status, stored.CompletedAt, stored.Logged, stored.Alerted = core.StatusCompleted, &done, true, true
+	stored.Status, stored.CompletedAt = core.StatusCompleted, &done
+	stored.MarkLogged(true, done)
+	stored.MarkAlerted(true)
 	stored.Alerts = []core.Event{Event(3, 100)}
 	stored.Warnings = []string{"throttled once"}
 	must(t, "UpdateRun to completed", s.UpdateRun(ctx, stored))
