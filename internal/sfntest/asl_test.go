@@ -56,7 +56,7 @@ func (s *stub) serve(srv *LambdaServer) {
 	srv.Handle(FunctionARN("CorrelateFunction"), step(func(in workflow.State) (workflow.State, error) {
 		in.Done = in.Iteration >= s.rounds
 		in.WaitSeconds = 30
-		in.AlertsDue = in.Iteration%2 == 1 // every other round
+		in.AlertsDue = in.Done || in.Iteration%2 == 1 // every other round, and after the final verdict
 		return in, nil
 	}))
 	srv.Handle(FunctionARN("AlertsFunction"), step(func(in workflow.State) (workflow.State, error) {
@@ -73,8 +73,9 @@ func (s *stub) serve(srv *LambdaServer) {
 func TestDefinitionPaths(t *testing.T) {
 	t.Parallel()
 	loop := []string{"Fetch", "FetchEnded", "Correlate", "Finished"}
-	alertsThenAgain := []string{"AlertsDue", "Alerts", "WaitInterval", "CountLoop", "LoopLimit"}
-	again := []string{"AlertsDue", "WaitInterval", "CountLoop", "LoopLimit"}
+	alertsThenAgain := []string{"Alerts", "AlertsEnded", "WaitInterval", "CountLoop", "LoopLimit"}
+	again := []string{"WaitInterval", "CountLoop", "LoopLimit"}
+	final := []string{"Alerts", "AlertsEnded", "Done"} // the last alerts pass, after the verdict is final
 	path := func(parts ...[]string) []string {
 		var out []string
 		for _, p := range parts {
@@ -95,14 +96,14 @@ func TestDefinitionPaths(t *testing.T) {
 		{
 			name: "done after two rounds", stub: &stub{rounds: 2}, input: map[string]string{"runId": "r1"},
 			wantStatus: "SUCCEEDED",
-			wantStates: path(start, loop, alertsThenAgain, loop, []string{"Done"}),
+			wantStates: path(start, loop, alertsThenAgain, loop, final),
 		},
 		{
 			name: "throttled twice then retried", input: map[string]string{"runId": "r2"},
 			stub: &stub{rounds: 1, fetchErrs: []error{
 				&workflow.ThrottledError{Message: "slow down"}, &workflow.TransientError{Message: "try again"}}},
 			wantStatus: "SUCCEEDED",
-			wantStates: path(start, loop, []string{"Done"}),
+			wantStates: path(start, loop, final),
 		},
 		{
 			name: "a permanent error is recorded", input: map[string]string{"runId": "r3"},
