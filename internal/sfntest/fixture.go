@@ -18,6 +18,7 @@ import (
 	"github.com/trailproof/trailproof/internal/store/bolt"
 	"github.com/trailproof/trailproof/internal/store/dynamo"
 	"github.com/trailproof/trailproof/internal/store/seal"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
 
@@ -49,6 +50,9 @@ type FixtureOptions struct {
 	Sources func(core.SourceFactory) core.SourceFactory
 	// RunID names the run (default: random), so two fixtures can hold the same run.
 	RunID string
+	// Store is "bolt" or "dynamodb" (DynamoDB Local at DYNAMODB_ENDPOINT); default: DynamoDB
+	// when DYNAMODB_ENDPOINT is set, else bolt.
+	Store string
 }
 
 // NewFixture builds a fixture; everything it starts stops when the test ends.
@@ -83,7 +87,7 @@ func NewFixture(t testing.TB, opts FixtureOptions) *Fixture {
 	t.Cleanup(srv.Close)
 	integ.ID = "demo"
 	integ.Endpoint = srv.URL
-	store := newStore(t)
+	store := newStore(t, opts.Store)
 	if err := store.CreateIntegration(t.Context(), integ); err != nil {
 		t.Fatal(err)
 	}
@@ -120,9 +124,13 @@ func (f *Fixture) Run(t testing.TB) *core.Run {
 	return r
 }
 
-func newStore(t testing.TB) core.Store {
+func newStore(t testing.TB, kind string) core.Store {
 	t.Helper()
-	if ep := os.Getenv(EnvDynamoDBEndpoint); ep != "" {
+	ep := os.Getenv(EnvDynamoDBEndpoint)
+	if kind == "dynamodb" && ep == "" {
+		testenv.Skip(t, "DYNAMODB_ENDPOINT is not set: export DYNAMODB_ENDPOINT=http://127.0.0.1:8000 to run against DynamoDB Local")
+	}
+	if ep != "" && kind != "bolt" {
 		key := make([]byte, seal.KeySize)
 		_, _ = rand.Read(key)
 		sealer, err := seal.NewAESGCM(key)
