@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trailproof/trailproof/internal/lambdafn"
@@ -70,6 +71,11 @@ func (s *stub) serve(srv *LambdaServer) {
 	}))
 }
 
+// lambdaTimeout is how Lambda reports a function that ran out of time.
+func lambdaTimeout() error {
+	return messages.InvokeResponse_Error{Type: "Sandbox.Timedout", Message: "Task timed out after 300.00 seconds"}
+}
+
 func TestDefinitionPaths(t *testing.T) {
 	t.Parallel()
 	loop := []string{"Fetch", "FetchEnded", "Correlate", "Finished"}
@@ -122,6 +128,21 @@ func TestDefinitionPaths(t *testing.T) {
 			wantStatus: "FAILED", wantError: "ThrottledError",
 			wantStates: path(start, []string{"Fetch", "RecordFailure", "Failed"}),
 			wantFailed: &workflow.FailInput{RunID: "r4", Error: &workflow.ErrorInfo{Error: "ThrottledError", Cause: `{"errorMessage":"7","errorType":"ThrottledError"}`}},
+		},
+		{
+			// A fetch cut off by its Lambda's timeout stored what it read: one more attempt goes on.
+			name: "a function timeout is retried once", input: map[string]string{"runId": "r7"},
+			stub:       &stub{rounds: 1, fetchErrs: []error{lambdaTimeout()}},
+			wantStatus: "SUCCEEDED",
+			wantStates: path(start, loop, final),
+		},
+		{
+			name: "a second timeout fails the run", input: map[string]string{"runId": "r8"},
+			stub:       &stub{rounds: 1, fetchErrs: []error{lambdaTimeout(), lambdaTimeout()}},
+			wantStatus: "FAILED", wantError: "Sandbox.Timedout",
+			wantStates: path(start, []string{"Fetch", "RecordFailure", "Failed"}),
+			wantFailed: &workflow.FailInput{RunID: "r8", Error: &workflow.ErrorInfo{Error: "Sandbox.Timedout",
+				Cause: `{"errorMessage":"Task timed out after 300.00 seconds","errorType":"Sandbox.Timedout"}`}},
 		},
 		{
 			name: "loop limit starts the next part", stub: &stub{rounds: 5},

@@ -50,6 +50,13 @@ type FixtureOptions struct {
 	Sources func(core.SourceFactory) core.SourceFactory
 	// RunID names the run (default: random), so two fixtures can hold the same run.
 	RunID string
+	// Corpus adds files of CloudTrail records to the demo corpus.
+	Corpus []string
+	// Integration changes the demo integration before it is stored, when set.
+	Integration func(*core.Integration)
+	// CallsPerSecond is the sources' LookupEvents rate on the virtual clock (default 1000, so
+	// that reads take next to no virtual time).
+	CallsPerSecond float64
 	// Store is "bolt" or "dynamodb" (DynamoDB Local at DYNAMODB_ENDPOINT); default: DynamoDB
 	// when DYNAMODB_ENDPOINT is set, else bolt.
 	Store string
@@ -74,7 +81,7 @@ func NewFixture(t testing.TB, opts FixtureOptions) *Fixture {
 	if opts.ExpectedEvents != nil {
 		action.ExpectedEvents = opts.ExpectedEvents
 	}
-	events, err := corpus.Load(filepath.Join(demo, "cloudtrail.json"))
+	events, err := corpus.Load(append([]string{filepath.Join(demo, "cloudtrail.json")}, opts.Corpus...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +94,18 @@ func NewFixture(t testing.TB, opts FixtureOptions) *Fixture {
 	t.Cleanup(srv.Close)
 	integ.ID = "demo"
 	integ.Endpoint = srv.URL
+	if opts.Integration != nil {
+		opts.Integration(integ)
+	}
 	store := newStore(t, opts.Store)
 	if err := store.CreateIntegration(t.Context(), integ); err != nil {
 		t.Fatal(err)
 	}
-	var sources core.SourceFactory = cloudtrail.NewFactory(t.Context(), cloudtrail.WithClock(clk), cloudtrail.WithRateLimit(1000, 100))
+	rate, burst := 1000.0, 100
+	if opts.CallsPerSecond > 0 {
+		rate, burst = opts.CallsPerSecond, 1
+	}
+	var sources core.SourceFactory = cloudtrail.NewFactory(t.Context(), cloudtrail.WithClock(clk), cloudtrail.WithRateLimit(rate, burst))
 	if opts.Sources != nil {
 		sources = opts.Sources(sources)
 	}

@@ -228,6 +228,7 @@ func maxTime(a, b time.Time) time.Time {
 // recognised and not applied twice.
 func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	defer func() { e.observe(StepFetch, in, out, err) }()
+	ctx = e.withStop(ctx)
 	r, integ, err := e.load(ctx, in.RunID)
 	if err != nil {
 		return in, err
@@ -293,19 +294,15 @@ func (e *Engine) readCursor(ctx context.Context, src core.Source, r *core.Run, i
 	if from.After(to) {
 		return nil
 	}
-	q := core.Query{Region: region, Category: category, From: from, To: to, Attribute: attr, Budget: integ.QueryBudget()}
-	res, err := src.Lookup(ctx, q)
-	r.APICalls += res.Calls
-	r.Throttled += res.Throttled
-	if len(res.Events) > 0 {
-		added, aerr := e.store.AddRawEvents(ctx, Partition(r.RunID), res.Events)
-		if aerr != nil {
-			return fmt.Errorf("run %s: store events: %w", r.RunID, aerr)
-		}
-		r.Progress.RawEvents += added
-	}
+	res, err := e.lookup(ctx, src, r, Partition(r.RunID),
+		core.Query{Region: region, Category: category, From: from, To: to, Attribute: attr, Budget: integ.QueryBudget()})
 	if err != nil {
 		return err
+	}
+	if res.Stopped {
+		// The step's time is up: the next fetch reads the rest first, as after a truncated read.
+		cur.GapTo = res.OldestRead
+		return nil
 	}
 	if res.Truncated {
 		cur.GapTo = res.OldestRead
@@ -321,6 +318,51 @@ func (e *Engine) readCursor(ctx context.Context, src core.Source, r *core.Run, i
 		cur.SettledUntil = s
 	}
 	return nil
+}
+
+// lookup makes one query for run r, storing each page under partition as it arrives (a step
+// cut off keeps what it read), and stopping at the step's stop time (stopAt).
+func (e *Engine) lookup(ctx context.Context, src core.Source, r *core.Run, partition string, q core.Query) (core.QueryResult, error) {
+	store := func(ctx context.Context, evs []core.RawEvent) error {
+		added, err := e.store.AddRawEvents(ctx, partition, evs)
+		if err != nil {
+			return fmt.Errorf("run %s: store events: %w", r.RunID, err)
+		}
+		r.Progress.RawEvents += added
+		return nil
+	}
+	q.StopAt, q.Page = stopAt(ctx), store
+	res, err := src.Lookup(ctx, q)
+	r.APICalls += res.Calls
+	r.Throttled += res.Throttled
+	if len(res.Events) > 0 && err == nil {
+		err = store(ctx, res.Events) // a source that does not page
+	}
+	return res, err
+}
+
+// StepMargin is the least time a step keeps, before its context's deadline (the Lambda's), to
+// store what it read and answer: reads stop then, and the next step goes on from there.
+const StepMargin = 20 * time.Second
+
+type stopKey struct{}
+
+// withStop notes in ctx when the step's reads must stop: the context's deadline less the margin
+// (StepMargin, or a tenth of the time left if more), on the engine's clock. It is taken once at the
+// step's start, so that on a virtual clock, where the step's calls take virtual time, it stays put.
+func (e *Engine) withStop(ctx context.Context) context.Context {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx
+	}
+	left := time.Until(dl)
+	return context.WithValue(ctx, stopKey{}, e.clock.Now().Add(left-max(StepMargin, left/10)))
+}
+
+// stopAt returns the step's stop time noted by withStop (zero: none).
+func stopAt(ctx context.Context) time.Time {
+	t, _ := ctx.Value(stopKey{}).(time.Time)
+	return t
 }
 
 // Deadline is when a run's last query is due: the end of what it reads plus the settle time.
@@ -383,7 +425,8 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		gaps = gaps || (c.Category == core.CategoryManagement && !c.GapTo.IsZero())
 	}
 	switch {
-	case res.AllExpectedMatched() && quiet:
+	case res.AllExpectedMatched() && quiet && !gaps:
+		// An unread span (a read cut short) may hold more of the action's events.
 		r.Progress.Final = true
 	case !r.Progress.LastQueryAt.Before(deadline) && !gaps:
 		r.Progress.Final = true
@@ -425,6 +468,7 @@ func correlateOut(r *core.Run, now time.Time) State {
 // alerts. After the final pass it completes the run and says done.
 func (e *Engine) Alerts(ctx context.Context, in State) (out State, err error) {
 	defer func() { e.observe(StepAlerts, in, out, err) }()
+	ctx = e.withStop(ctx)
 	r, integ, err := e.load(ctx, in.RunID)
 	if err != nil {
 		return in, err
