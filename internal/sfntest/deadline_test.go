@@ -47,7 +47,7 @@ func fetchFitsItsLambda(t *testing.T, shared bool) {
 			"eventTime":   start.Add(-5*time.Minute + time.Duration(i)*5*time.Minute/burst).Format(time.RFC3339),
 			"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "awsRegion": "us-west-2",
 			"sourceIPAddress": "10.0.0.1", "userAgent": "aws-sdk-go-v2",
-			"userIdentity":    map[string]any{"type": "AssumedRole", "arn": "arn:aws:sts::210987654321:assumed-role/app/i-1"},
+			"userIdentity": map[string]any{"type": "AssumedRole", "arn": "arn:aws:sts::210987654321:assumed-role/app/i-1"},
 		}
 	}
 	// JSON lines: the corpus loader's position bookkeeping is slow on one long line.
