@@ -146,7 +146,7 @@ func TestDefinitionPaths(t *testing.T) {
 		},
 		{
 			name: "loop limit starts the next part", stub: &stub{rounds: 5},
-			input:      map[string]any{"runId": "r5", "execution": map[string]int{"part": 0, "loops": 0, "maxLoops": 2}},
+			input:      map[string]any{"runId": "r5", "execution": map[string]any{"part": 0, "loops": 0, "maxLoops": 2, "name": "r5-x"}},
 			wantStatus: "SUCCEEDED",
 			wantStates: path([]string{"Init", "Begin", "BeginEnded", "WaitDelay"}, loop, alertsThenAgain, loop, again,
 				[]string{"NextPart", "StartNextPart", "Continued"}),
@@ -185,8 +185,10 @@ func TestNextPart(t *testing.T) {
 	s := &stub{rounds: 5}
 	s.serve(srv)
 	r := NewRunner(t, srv, substitutions())
-	input := map[string]any{"runId": "r6", "execution": map[string]int{"part": 0, "loops": 0, "maxLoops": 2}}
-	outs, err := r.RunChain(t.Context(), "r6", input, 5)
+	// The first execution is named as awsapi.ExecutionName names it (the run, and when it was
+	// created); its continuations after it, not after the run ID alone.
+	input := map[string]any{"runId": "r6", "execution": map[string]any{"part": 0, "loops": 0, "maxLoops": 2, "name": "r6-m7x2k1"}}
+	outs, err := r.RunChain(t.Context(), "r6-m7x2k1", input, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +196,7 @@ func TestNextPart(t *testing.T) {
 	for _, o := range outs {
 		lasts = append(lasts, o.Name+" "+o.Status+" "+o.Last())
 	}
-	if diff := cmp.Diff([]string{"r6 SUCCEEDED Continued", "r6-part-1 SUCCEEDED Continued", "r6-part-2 SUCCEEDED Done"}, lasts); diff != "" {
+	if diff := cmp.Diff([]string{"r6-m7x2k1 SUCCEEDED Continued", "r6-m7x2k1-part-1 SUCCEEDED Continued", "r6-m7x2k1-part-2 SUCCEEDED Done"}, lasts); diff != "" {
 		t.Errorf("executions (-want +got):\n%s", diff)
 	}
 	if s.fetches != 5 {
@@ -204,7 +206,10 @@ func TestNextPart(t *testing.T) {
 	if err := json.Unmarshal(outs[len(outs)-1].Output, &final); err != nil || !final.Done || final.Iteration != 5 {
 		t.Errorf("final output %s (%v), want done after iteration 5", outs[len(outs)-1].Output, err)
 	}
-	type bookkeeping struct{ Part, Loops, MaxLoops int }
+	type bookkeeping struct {
+		Part, Loops, MaxLoops int
+		Name                  string
+	}
 	var began []bookkeeping
 	for _, inv := range srv.Invocations() {
 		if inv.Function == FunctionARN("BeginFunction") {
@@ -219,7 +224,7 @@ func TestNextPart(t *testing.T) {
 			began = append(began, b)
 		}
 	}
-	if diff := cmp.Diff([]bookkeeping{{0, 0, 2}, {1, 0, 2}, {2, 0, 2}}, began); diff != "" {
+	if diff := cmp.Diff([]bookkeeping{{0, 0, 2, "r6-m7x2k1"}, {1, 0, 2, "r6-m7x2k1"}, {2, 0, 2, "r6-m7x2k1"}}, began); diff != "" {
 		t.Errorf("bookkeeping each part began with (-want +got):\n%s", diff)
 	}
 }

@@ -96,7 +96,7 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*api.Handler, error) {
 			o.BaseEndpoint = aws.String(ep)
 		}
 	})
-	starter, err := NewStepFunctions(sfnClient, smARN)
+	starter, err := NewStepFunctions(sfnClient, smARN, store)
 	if err != nil {
 		return nil, err
 	}
