@@ -422,7 +422,28 @@ func (t *Tester) lookup(ctx context.Context, in *core.Integration, st *state) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 4*t.timeout(in))
 	defer cancel()
-	st.result, st.err = src.Lookup(ctx, core.Query{Region: in.AWSRegion, From: st.from, To: st.to, Budget: 1})
+	// The call waits its turn in the account's rate budget, which every run and test of the
+	// region shares, for at most three call timeouts: past that the test says busy at once
+	// instead of queueing into its deadline, and time queued is never taken for a slow endpoint.
+	queue := 3 * t.timeout(in)
+	st.result, st.err = src.Lookup(ctx, core.Query{Region: in.AWSRegion, From: st.from, To: st.to, Budget: 1,
+		StopAt: t.clk.Now().Add(queue)})
+	if st.err == nil && st.result.Stopped {
+		if st.result.Calls == 0 {
+			st.err = &BusyError{Queue: queue}
+		} else {
+			st.err = &cloudtrail.TransientError{Region: in.AWSRegion, Code: "Timeout", Attempts: st.result.Calls,
+				Message: fmt.Sprintf("CloudTrail did not answer within %s", t.timeout(in))}
+		}
+	}
+}
+
+// BusyError says that the test's call got no turn in the account's LookupEvents budget within
+// Queue: other runs and tests were using it. The endpoint was not tried.
+type BusyError struct{ Queue time.Duration }
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("no turn in the account's LookupEvents budget within %s", e.Queue)
 }
 
 // credential codes AWS answers before it has authenticated the caller.
@@ -476,7 +497,11 @@ func callFailure(err error, in *core.Integration) Check {
 	var te *cloudtrail.ThrottledError
 	var tr *cloudtrail.TransientError
 	var re *cloudtrail.RequestError
+	var be *BusyError
 	switch {
+	case errors.As(err, &be):
+		return failed("Busy", fmt.Sprintf("trailproof is busy: the test waited %s for a turn in this account's LookupEvents budget (2 calls a second, shared by every run and test of the region) and got none, so the credentials were not checked", be.Queue),
+			"retry the test in a few seconds")
 	case errors.As(err, &te):
 		return failed(te.Code, "CloudTrail throttled the test call, so the credentials could not be checked",
 			"another client is using this account's LookupEvents budget (2 calls a second); try the test again in a minute")
