@@ -18,11 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/trailproof/trailproof/internal/alerts"
+	"github.com/trailproof/trailproof/internal/api/awsapi"
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
@@ -49,8 +51,12 @@ const (
 // stepFunctions are the state machine's functions, whose calls the scenarios record.
 var stepFunctions = []string{"BeginFunction", "FetchFunction", "CorrelateFunction", "AlertsFunction", "FailFunction"}
 
+// iamFunctions are every function of template.yaml: the step functions and the API's.
+var iamFunctions = append(slices.Clone(stepFunctions), "ApiFunction")
+
 // TestIAMAllowsEveryCall runs runs through the real state machine definition with each function
 // built as it is deployed (lambdafn.FromConfig over DynamoDB Local) and its AWS calls recorded,
+// and the Director's calls through the API function (awsapi.FromConfig), its calls recorded too,
 // then holds them against the function's IAM statements in template.yaml as SAM expands them:
 // every call must be allowed, and every permission granted must be used by some scenario.
 func TestIAMAllowsEveryCall(t *testing.T) {
@@ -67,10 +73,10 @@ func TestIAMAllowsEveryCall(t *testing.T) {
 	grants := functionGrants(t, root, table)
 
 	calls := rec.Calls()
-	for _, fn := range stepFunctions {
+	for _, fn := range iamFunctions {
 		t.Logf("%s calls: %v", fn, filterCalls(calls, fn))
 	}
-	for _, problem := range checkGrants(calls, grants, stepFunctions) {
+	for _, problem := range checkGrants(calls, grants, iamFunctions) {
 		t.Error(problem)
 	}
 }
@@ -123,7 +129,7 @@ func globMatch(pattern, s string) bool {
 }
 
 // functionGrants expands template.yaml with samtranslator (infra/scripts/sam-expand.py) and
-// returns each step function's Allow grants from its role's inline policies, intrinsics resolved
+// returns each function's Allow grants from its role's inline policies, intrinsics resolved
 // for a deployment of stack iamStack with table and the TargetRoleArns parameter set to
 // iamTargetRole and iamDeniedRole. The managed policies SAM attaches (AWSLambdaBasicExecutionRole for the logs,
 // AWSXrayWriteOnlyAccess for tracing) serve the Lambda runtime, not the handler, and are left out.
@@ -168,13 +174,13 @@ func functionGrants(t *testing.T, root, table string) map[string][]grant {
 		"StateMachine.Name": iamStack + "-correlation",
 		"Table.Arn":         "arn:aws:dynamodb:" + Region + ":" + Account + ":table/" + table,
 	}}
-	for _, fn := range stepFunctions {
+	for _, fn := range iamFunctions {
 		ev.refs[fn] = "trailproof-" + fn
 		ev.atts[fn+".Arn"] = FunctionARN(fn)
 	}
 	ev.conditions = tpl.Conditions
 	grants := map[string][]grant{}
-	for _, fn := range stepFunctions {
+	for _, fn := range iamFunctions {
 		role, ok := tpl.Resources[fn+"Role"]
 		if !ok || role.Type != "AWS::IAM::Role" {
 			t.Fatalf("the expanded template has no role %sRole for %s", fn, fn)
@@ -307,10 +313,23 @@ func (e *intrinsics) sub(arg any) string {
 }
 
 // awsStub answers the AWS calls nothing here implements: Secrets Manager's GetSecretValue (the
-// seal key secret) and STS's AssumeRole (iamTargetRole is trusted, any other role denied).
+// seal key secret), STS's AssumeRole (iamTargetRole is trusted, any other role denied) and Step
+// Functions' StartExecution and StopExecution (the API's).
 func awsStub(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		switch r.Header.Get("X-Amz-Target") {
+		case "AWSStepFunctions.StartExecution":
+			var in struct{ StateMachineArn, Name string }
+			_ = json.Unmarshal(body, &in)
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			fmt.Fprintf(w, `{"executionArn":%q,"startDate":1722375065}`, executionARN(in.StateMachineArn, in.Name))
+			return
+		case "AWSStepFunctions.StopExecution":
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			fmt.Fprint(w, `{"stopDate":1722375066}`)
+			return
+		}
 		if r.Header.Get("X-Amz-Target") == "secretsmanager.GetSecretValue" {
 			var in struct{ SecretId string }
 			_ = json.Unmarshal(body, &in)
@@ -404,12 +423,7 @@ func runIAMScenarios(t *testing.T, ep, table string) *CallRecorder {
 	t.Cleanup(srv.Close)
 	engines := map[string]*workflow.Engine{}
 	for _, fn := range stepFunctions {
-		cfg := aws.Config{
-			Region:       Region,
-			Credentials:  credentials.NewStaticCredentialsProvider("AKIDFUNCTIONROLE", "secret", "token"),
-			BaseEndpoint: aws.String(stub.URL), // Secrets Manager and STS
-			APIOptions:   []func(*middleware.Stack) error{rec.Middleware(fn)},
-		}
+		cfg := functionConfig(rec, fn, stub.URL)
 		opts := []workflow.Option{workflow.WithClock(clk)}
 		if fn == "AlertsFunction" {
 			opts = append(opts, workflow.WithAlertCompiler(alerts.Compiler()))
@@ -466,5 +480,87 @@ func runIAMScenarios(t *testing.T, ep, table string) *CallRecorder {
 			t.Fatalf("scenario %q: run %s (%s), want %s; execution %s %s", sc.name, got.Status, got.Error, sc.wantStatus, outs[len(outs)-1].Status, outs[len(outs)-1].Cause)
 		}
 	}
+	runAPIScenario(t, functionConfig(rec, "ApiFunction", stub.URL), emuSrv.URL)
 	return rec
+}
+
+// functionConfig is the AWS config of function fn: its role's credentials, its calls recorded,
+// and the services nothing here implements answered by the stub.
+func functionConfig(rec *CallRecorder, fn, stub string) aws.Config {
+	return aws.Config{
+		Region:       Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDFUNCTIONROLE", "secret", "token"),
+		BaseEndpoint: aws.String(stub), // Secrets Manager, STS, Step Functions
+		APIOptions:   []func(*middleware.Stack) error{rec.Middleware(fn)},
+	}
+}
+
+// runAPIScenario makes the Director's calls through the API function built over cfg as its main
+// builds it: integrations created (keys, and an assumed role), listed, read, changed, tested and
+// deleted; a run started, read and cancelled.
+func runAPIScenario(t *testing.T, cfg aws.Config, emulatorURL string) {
+	t.Helper()
+	t.Setenv(awsapi.EnvStateMachineARN, StateMachineARN)
+	t.Setenv(awsapi.EnvStepFunctionsEndpoint, "")
+	t.Setenv(awsapi.EnvSealKMSKeyID, "")
+	h, err := awsapi.FromConfig(t.Context(), cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatalf("build ApiFunction: %v", err)
+	}
+	invoke := awsapi.Lambda(h)
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "events", "api", "main.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path string, body any, want int) map[string]any {
+		t.Helper()
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev.RawPath, ev.RequestContext.HTTP.Path, ev.RequestContext.HTTP.Method = path, path, method
+		ev.PathParameters = map[string]string{"proxy": strings.TrimPrefix(path, "/v1/")}
+		if body != nil {
+			b, err := json.Marshal(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev.Body = string(b)
+			ev.Headers["content-type"], ev.Headers["content-length"] = "application/json", fmt.Sprint(len(b))
+		}
+		resp, err := invoke(t.Context(), ev)
+		if err != nil || resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s (%v), want %d", method, path, resp.StatusCode, resp.Body, err, want)
+		}
+		var out map[string]any
+		_ = json.Unmarshal([]byte(resp.Body), &out)
+		return out
+	}
+	keys := map[string]any{"id": "api-keys", "name": "keys", "awsRegion": "us-west-2", "endpoint": emulatorURL,
+		"accessKeyId": "AKIAZDEMOTRAILPROOF1", "secretAccessKey": "demo-secret-not-a-real-key-0000000000000"}
+	role := map[string]any{"id": "api-role", "name": "role", "awsRegion": "us-west-2", "endpoint": emulatorURL, "roleArn": iamTargetRole}
+	call("POST", "/v1/integrations", keys, 201)
+	call("POST", "/v1/integrations", role, 201)
+	call("GET", "/v1/integrations", nil, 200)
+	call("GET", "/v1/integrations/api-keys", nil, 200)
+	keys["name"] = "keys, renamed"
+	call("PUT", "/v1/integrations/api-keys", keys, 200)
+	for _, id := range []string{"api-keys", "api-role"} {
+		if rep := call("POST", "/v1/integrations/"+id+"/test", nil, 200); rep["ok"] != true {
+			t.Fatalf("connectivity test of %s: %v", id, rep)
+		}
+	}
+	action := map[string]any{"runId": "run-api", "jobId": "job-42", "actionId": "A104-123", "startTime": "2026-03-03T14:00:00Z",
+		"actor": map[string]any{"userAgentToken": "stratus-red-team"}}
+	call("POST", "/v1/integrations/api-keys/runs", action, 202)
+	call("GET", "/v1/runs/run-api", nil, 200)
+	call("GET", "/v1/runs/run-api/events", nil, 200)
+	call("GET", "/v1/integrations/api-keys/sensors", nil, 200)
+	call("DELETE", "/v1/runs/run-api", nil, 200)
+	call("DELETE", "/v1/integrations/api-role", nil, 204)
+	call("DELETE", "/v1/integrations/api-keys", nil, 204)
 }
