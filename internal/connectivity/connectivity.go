@@ -438,14 +438,6 @@ func (t *Tester) lookup(ctx context.Context, in *core.Integration, st *state) {
 	}
 }
 
-// BusyError says that the test's call got no turn in the account's LookupEvents budget within
-// Queue: other runs and tests were using it. The endpoint was not tried.
-type BusyError struct{ Queue time.Duration }
-
-func (e *BusyError) Error() string {
-	return fmt.Sprintf("no turn in the account's LookupEvents budget within %s", e.Queue)
-}
-
 // credential codes AWS answers before it has authenticated the caller.
 var (
 	unknownKeyCodes = []string{"UnrecognizedClientException", "InvalidClientTokenId", "InvalidAccessKeyId",
@@ -500,8 +492,7 @@ func callFailure(err error, in *core.Integration) Check {
 	var be *BusyError
 	switch {
 	case errors.As(err, &be):
-		return failed("Busy", fmt.Sprintf("trailproof is busy: the test waited %s for a turn in this account's LookupEvents budget (2 calls a second, shared by every run and test of the region) and got none, so the credentials were not checked", be.Queue),
-			"retry the test in a few seconds")
+		return be.check()
 	case errors.As(err, &te):
 		return failed(te.Code, "CloudTrail throttled the test call, so the credentials could not be checked",
 			"another client is using this account's LookupEvents budget (2 calls a second); try the test again in a minute")
