@@ -82,7 +82,7 @@ func (s *Source) Lookup(ctx context.Context, q core.Query) (core.QueryResult, er
 			max = q.Budget - res.Read
 		}
 		in.MaxResults = aws.Int32(int32(max))
-		out, err := s.call(ctx, region, in, &res, q.StopAt)
+		out, err := s.call(ctx, region, in, &res, q.StopAt, earliest(q.StopAt, q.WaitUntil))
 		if errors.Is(err, errStop) {
 			res.Stopped, res.OldestRead = true, readTo()
 			break
@@ -135,8 +135,16 @@ func (s *Source) Lookup(ctx context.Context, q core.Query) (core.QueryResult, er
 	return res, nil
 }
 
-// errStop says that the query's StopAt came: no call may start or wait past it.
+// errStop says that the query's StopAt or WaitUntil came: no call may start or wait past it.
 var errStop = errors.New("the step's time is up")
+
+// earliest returns the earlier of two times, a zero time counting as none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
 
 // pastStop reports whether waiting d from now would reach stopAt (zero: no stop).
 func (s *Source) pastStop(stopAt time.Time, d time.Duration) bool {
@@ -178,15 +186,15 @@ func (s *Source) input(q core.Query) (*awsct.LookupEventsInput, error) {
 
 // call makes one LookupEvents call, retrying throttling and transient faults with backoff on the
 // clock; every attempt waits for the (identity, region) limiter first and counts in res.Calls.
-// With stopAt set it returns errStop rather than start, wait or retry past it, and cuts off a
-// call still running then.
-func (s *Source) call(ctx context.Context, region string, in *awsct.LookupEventsInput, res *core.QueryResult, stopAt time.Time) (*awsct.LookupEventsOutput, error) {
+// With stopAt set it cuts off a call still running then; with waitUntil set (at or before
+// stopAt) it returns errStop rather than wait for a turn, or between retries, up to or past it.
+func (s *Source) call(ctx context.Context, region string, in *awsct.LookupEventsInput, res *core.QueryResult, stopAt, waitUntil time.Time) (*awsct.LookupEventsOutput, error) {
 	opts := []func(*awsct.Options){func(o *awsct.Options) { o.Region = region }}
 	if tag := userAgentFrom(ctx); tag != "" {
 		opts = append(opts, func(o *awsct.Options) { o.APIOptions = append(o.APIOptions, userAgentOptions(tag)...) })
 	}
 	for attempt := 1; ; attempt++ {
-		if err := s.wait(ctx, region, stopAt); err != nil {
+		if err := s.wait(ctx, region, waitUntil); err != nil {
 			if errors.Is(err, errStop) {
 				return nil, err
 			}
@@ -220,7 +228,7 @@ func (s *Source) call(ctx context.Context, region string, in *awsct.LookupEvents
 			return nil, s.typedError(k, region, code, detail, attempt, err)
 		}
 		d := s.retry.delay(attempt)
-		if s.pastStop(stopAt, d) {
+		if s.pastStop(waitUntil, d) {
 			return nil, errStop // the next step retries it, from where this one got
 		}
 		s.log.LogAttrs(ctx, slog.LevelWarn, "lookupEvents retry",

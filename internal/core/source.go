@@ -41,6 +41,10 @@ type Query struct {
 	// on the source's clock): no call starts, or waits for the rate budget, past it, and a call
 	// running then is cut off. The result is then Stopped, like Truncated.
 	StopAt time.Time
+	// WaitUntil, when set, bounds only the waits for the rate budget (and between retries): a
+	// call whose turn comes at or after it is not made, and the result is Stopped; a call made
+	// keeps its full timeout. The connectivity test says "busy" then.
+	WaitUntil time.Time
 	// Page, when set, receives each page's events as it arrives (to store them at once, so a
 	// step cut off keeps what it read); the result's Events then stays empty.
 	Page func(ctx context.Context, events []RawEvent) error
