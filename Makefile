@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/trailproof
+# staticcheck runs at this version (make lint, infra/scripts/test.sh).
+STATICCHECK_VERSION := v0.8.2
 export GOFLAGS ?= -buildvcs=false
 
 .PHONY: all build run test test-go lint bench bench-scale clean setup stack-up stack-down
@@ -31,9 +33,10 @@ test: setup
 test-go:
 	$(GO) test ./...
 
-## lint: go vet, gofmt, cfn-lint on the template, asl-validator on the state machine
+## lint: go vet, staticcheck, gofmt, cfn-lint on the template, asl-validator on the state machine
 lint:
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	@test -z "$$(gofmt -l cmd internal functions)" || (gofmt -l cmd internal functions; exit 1)
 	$(MAKE) lint-sam
 

@@ -8,14 +8,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/trailproof/trailproof/internal/alerts"
 	"github.com/trailproof/trailproof/internal/lambdafn"
-	"github.com/trailproof/trailproof/internal/workflow"
 )
 
 func main() {
 	log := lambdafn.NewLogger()
-	engine, err := lambdafn.FromEnv(context.Background(), log, workflow.WithAlertCompiler(alerts.Compiler()))
+	engine, err := lambdafn.FromEnv(context.Background(), log)
 	if err != nil {
 		log.Error("cannot start the correlate function", "error", err.Error())
 		os.Exit(1)

@@ -60,9 +60,11 @@ func run(ctx context.Context, endpoint, emulatorURL, table, keyFile string) erro
 		return err
 	}
 	integ.ID, integ.Endpoint = "demo", emulatorURL
-	if err := store.CreateIntegration(ctx, integ); core.ErrorCode(err) == core.ECONFLICT {
-		err = store.UpdateIntegration(ctx, integ)
-	} else if err != nil {
+	err = store.CreateIntegration(ctx, integ)
+	if core.ErrorCode(err) == core.ECONFLICT {
+		err = store.UpdateIntegration(ctx, integ) // a stack seeded before: refresh the demo
+	}
+	if err != nil {
 		return err
 	}
 	if _, err := workflow.New(store, nil).CreateRun(ctx, integ.ID, action, "run-example-1"); err != nil {

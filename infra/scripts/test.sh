@@ -19,6 +19,7 @@ trap cleanup EXIT
 status=0
 echo "== static checks"
 go vet ./... || status=1
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./... || status=1
 unformatted="$(gofmt -l cmd internal functions 2>/dev/null || true)"
 if [[ -n "$unformatted" ]]; then echo "gofmt would change: $unformatted"; status=1; fi
 if [[ -f template.yaml ]] && command -v cfn-lint >/dev/null; then cfn-lint template.yaml || status=1; fi

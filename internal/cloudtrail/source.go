@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/trailproof/trailproof/internal/ratelimit"
 	"log/slog"
@@ -47,12 +48,14 @@ var lookupKeys = map[string]bool{
 }
 
 // Lookup reads the events of q, newest first as CloudTrail lists them, page after page until the
-// span is read or q.Budget events were read (then Truncated is set and OldestRead says how far
-// back the read got). Each event appears once even if CloudTrail repeats it across pages.
+// span is read, q.Budget events were read (then Truncated is set) or q.StopAt came (then Stopped
+// is set); OldestRead then says how far back the read got. Each event appears once even if
+// CloudTrail repeats it across pages. With q.Page each page goes there as it arrives instead of
+// into the result's Events.
 //
 // On error the result still counts the calls made and holds the events read so far; the error is
 // a *ThrottledError, *TransientError, *AuthError or *RequestError when CloudTrail could not be
-// read, a *core.Error for a malformed query, or the context's error.
+// read, a *core.Error for a malformed query, q.Page's error, or the context's error.
 func (s *Source) Lookup(ctx context.Context, q core.Query) (core.QueryResult, error) {
 	var res core.QueryResult
 	region := q.Region
@@ -64,16 +67,31 @@ func (s *Source) Lookup(ctx context.Context, q core.Query) (core.QueryResult, er
 		return res, err
 	}
 	seen := map[string]bool{}
+	var oldestRead time.Time
+	readTo := func() time.Time {
+		switch {
+		case !oldestRead.IsZero():
+			return oldestRead
+		case !q.To.IsZero():
+			return q.To
+		}
+		return s.clk.Now()
+	}
 	for {
 		max := core.MaxEventsPerCall
-		if q.Budget > 0 && q.Budget-len(res.Events) < max {
-			max = q.Budget - len(res.Events)
+		if q.Budget > 0 && q.Budget-res.Read < max {
+			max = q.Budget - res.Read
 		}
 		in.MaxResults = aws.Int32(int32(max))
-		out, err := s.call(ctx, region, in, &res)
+		out, err := s.call(ctx, region, in, &res, q.StopAt, earliest(q.StopAt, q.WaitUntil))
+		if errors.Is(err, errStop) {
+			res.Stopped, res.OldestRead = true, readTo()
+			break
+		}
 		if err != nil {
 			return res, err
 		}
+		var page []core.RawEvent
 		for _, ev := range out.Events {
 			raw := s.convert(ev, region, q.Category)
 			if raw.EventID != "" {
@@ -82,15 +100,25 @@ func (s *Source) Lookup(ctx context.Context, q core.Query) (core.QueryResult, er
 				}
 				seen[raw.EventID] = true
 			}
-			res.Events = append(res.Events, raw)
+			if oldestRead.IsZero() || (!raw.EventTime.IsZero() && raw.EventTime.Before(oldestRead)) {
+				oldestRead = raw.EventTime
+			}
+			page = append(page, raw)
+		}
+		res.Read += len(page)
+		if q.Page == nil {
+			res.Events = append(res.Events, page...)
+		} else if len(page) > 0 {
+			if err := q.Page(ctx, page); err != nil {
+				return res, err
+			}
 		}
 		next := aws.ToString(out.NextToken)
 		if next == "" {
 			break
 		}
-		if q.Budget > 0 && len(res.Events) >= q.Budget {
-			res.Truncated = true
-			res.OldestRead = oldest(res.Events)
+		if q.Budget > 0 && res.Read >= q.Budget {
+			res.Truncated, res.OldestRead = true, readTo()
 			break
 		}
 		if next == aws.ToString(in.NextToken) {
@@ -103,9 +131,25 @@ func (s *Source) Lookup(ctx context.Context, q core.Query) (core.QueryResult, er
 	s.log.LogAttrs(ctx, slog.LevelDebug, "lookupEvents",
 		slog.String("region", region), slog.String("category", q.Category),
 		slog.Time("from", q.From), slog.Time("to", q.To),
-		slog.Int("events", len(res.Events)), slog.Int("calls", res.Calls),
-		slog.Int("throttled", res.Throttled), slog.Bool("truncated", res.Truncated))
+		slog.Int("events", res.Read), slog.Int("calls", res.Calls),
+		slog.Int("throttled", res.Throttled), slog.Bool("truncated", res.Truncated), slog.Bool("stopped", res.Stopped))
 	return res, nil
+}
+
+// errStop says that the query's StopAt or WaitUntil came: no call may start or wait past it.
+var errStop = errors.New("the step's time is up")
+
+// earliest returns the earlier of two times, a zero time counting as none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// pastStop reports whether waiting d from now would reach stopAt (zero: no stop).
+func (s *Source) pastStop(stopAt time.Time, d time.Duration) bool {
+	return !stopAt.IsZero() && !s.clk.Now().Add(d).Before(stopAt)
 }
 
 // input checks q and turns it into the first page's request.
@@ -143,17 +187,29 @@ func (s *Source) input(q core.Query) (*awsct.LookupEventsInput, error) {
 
 // call makes one LookupEvents call, retrying throttling and transient faults with backoff on the
 // clock; every attempt waits for the (identity, region) limiter first and counts in res.Calls.
-func (s *Source) call(ctx context.Context, region string, in *awsct.LookupEventsInput, res *core.QueryResult) (*awsct.LookupEventsOutput, error) {
+// With stopAt set it cuts off a call still running then; with waitUntil set (at or before
+// stopAt) it returns errStop rather than wait for a turn, or between retries, up to or past it.
+func (s *Source) call(ctx context.Context, region string, in *awsct.LookupEventsInput, res *core.QueryResult, stopAt, waitUntil time.Time) (*awsct.LookupEventsOutput, error) {
 	opts := []func(*awsct.Options){func(o *awsct.Options) { o.Region = region }}
 	if tag := userAgentFrom(ctx); tag != "" {
 		opts = append(opts, func(o *awsct.Options) { o.APIOptions = append(o.APIOptions, userAgentOptions(tag)...) })
 	}
 	for attempt := 1; ; attempt++ {
-		if err := s.wait(ctx, region); err != nil {
+		if err := s.wait(ctx, region, waitUntil); err != nil {
+			if errors.Is(err, errStop) {
+				return nil, err
+			}
 			return nil, fmt.Errorf("lookup events in %s: wait for the rate limiter: %w", region, err)
 		}
-		actx, cancel := context.WithTimeout(ctx, s.timeout)
+		timeout, cut := s.timeout, false
+		if !stopAt.IsZero() {
+			if left := stopAt.Sub(s.clk.Now()); left < timeout {
+				timeout, cut = left, true
+			}
+		}
+		actx, cancel := context.WithTimeout(ctx, timeout)
 		out, err := s.api.LookupEvents(actx, in, opts...)
+		cut = cut && actx.Err() != nil
 		cancel()
 		res.Calls++
 		if err == nil {
@@ -161,6 +217,9 @@ func (s *Source) call(ctx context.Context, region string, in *awsct.LookupEvents
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("lookup events in %s: %w", region, ctx.Err())
+		}
+		if cut {
+			return nil, errStop
 		}
 		k, dg := classify(err, s.diag)
 		code, detail := dg.Code, dg.Detail
@@ -171,6 +230,9 @@ func (s *Source) call(ctx context.Context, region string, in *awsct.LookupEvents
 			return nil, s.typedError(k, region, dg, attempt, err)
 		}
 		d := s.retry.delay(attempt)
+		if s.pastStop(waitUntil, d) {
+			return nil, errStop // the next step retries it, from where this one got
+		}
 		s.log.LogAttrs(ctx, slog.LevelWarn, "lookupEvents retry",
 			slog.String("region", region), slog.String("code", code),
 			slog.String("error", s.scrub.Replace(detail)),
@@ -181,25 +243,37 @@ func (s *Source) call(ctx context.Context, region string, in *awsct.LookupEvents
 	}
 }
 
-// wait takes one call from the region's limiter, sleeping on the clock until it is due.
-func (s *Source) wait(ctx context.Context, region string) error {
+// wait takes one call from the region's limiter, sleeping on the clock until it is due; with
+// stopAt set, it returns errStop instead of waiting up to or past it.
+func (s *Source) wait(ctx context.Context, region string, stopAt time.Time) error {
+	if s.pastStop(stopAt, 0) {
+		return errStop
+	}
 	lim := s.limiter(region)
 	r := lim.ReserveN(s.clk.Now(), 1)
 	if !r.OK() {
 		return fmt.Errorf("rate limiter refuses calls (burst %d)", lim.Burst())
 	}
 	if d := r.DelayFrom(s.clk.Now()); d > 0 {
+		if s.pastStop(stopAt, d) {
+			r.CancelAt(s.clk.Now())
+			return errStop
+		}
 		if err := s.clk.Sleep(ctx, d); err != nil {
 			r.CancelAt(s.clk.Now())
 			return err
 		}
 	}
-	if s.shared != nil {
-		// The in-process limiter paces this process; the shared budget keeps every process
-		// (every concurrent Lambda) of the account and region under LookupEvents' limit together.
-		return ratelimit.Wait(ctx, s.shared, s.clk, s.budgetKey(region))
+	if s.shared == nil {
+		return nil
 	}
-	return nil
+	// The in-process limiter paces this process; the shared budget keeps every process (every
+	// concurrent Lambda) of the account and region under LookupEvents' limit together.
+	err := ratelimit.Wait(ctx, s.shared, s.clk, s.budgetKey(region), stopAt)
+	if errors.Is(err, ratelimit.ErrTooLate) {
+		return errStop
+	}
+	return err
 }
 
 func (s *Source) typedError(k kind, region string, d errclass.Diagnosis, attempts int, err error) error {
@@ -304,16 +378,6 @@ func (s *Source) convert(ev types.Event, region, category string) core.RawEvent 
 	}
 	raw.Envelope, _ = json.Marshal(env) // plain strings: cannot fail
 	return raw
-}
-
-func oldest(evs []core.RawEvent) time.Time {
-	var t time.Time
-	for _, e := range evs {
-		if t.IsZero() || (!e.EventTime.IsZero() && e.EventTime.Before(t)) {
-			t = e.EventTime
-		}
-	}
-	return t
 }
 
 // retryPolicy is exponential backoff with jitter.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -240,4 +241,45 @@ func TestVerifierAcceptsOnlyTheRightSecret(t *testing.T) {
 	if !rep.OK {
 		t.Fatalf("a correctly signed call failed: %+v", rep.Failed())
 	}
+}
+
+// TestBusy: many connectivity tests at once share the account's LookupEvents budget (2 calls a
+// second). Those that get a turn within their queue bound pass; the others say busy, at once and
+// distinctly, instead of running into their deadline and reporting the endpoint as slow.
+func TestBusy(t *testing.T) {
+	em, err := emulator.New([]core.RawEvent{record(t)}, emulator.WithRate(0),
+		emulator.WithKeys(emulator.Key{AccessKeyID: goodKey, SecretAccessKey: secret}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(em)
+	defer srv.Close()
+	const tests, timeout = 200, time.Second
+	allow := netguard.MustNew([]string{srv.URL}, nil) // the test's own emulator
+	tester := connectivity.New(connectivity.WithMaxTimeout(timeout), connectivity.WithPolicy(allow),
+		connectivity.WithSources(cloudtrail.NewFactory(t.Context(), cloudtrail.WithPolicy(allow),
+			cloudtrail.WithRateLimit(cloudtrail.DefaultCallsPerSecond, cloudtrail.DefaultBurst))))
+	reports := make([]connectivity.Report, tests)
+	var wg sync.WaitGroup
+	for i := range tests {
+		wg.Go(func() { reports[i] = tester.Test(t.Context(), integration(srv.URL)) })
+	}
+	wg.Wait()
+	passed, busy := 0, 0
+	for i, rep := range reports {
+		f := rep.Failed()
+		switch {
+		case f == nil:
+			passed++
+		case f.Code == "Busy" && f.Name == connectivity.CheckCredentials && strings.Contains(f.Message, "busy") && f.Remedy != "":
+			busy++
+		default:
+			t.Errorf("test %d: %s %s: %s (%s)", i, f.Name, f.Code, f.Message, f.Remedy)
+		}
+	}
+	// In three call timeouts (3 s) the budget gives at most 1 + 2 x 3 = 7 turns.
+	if passed < 1 || passed > 7 || passed+busy != tests {
+		t.Errorf("%d passed and %d said busy of %d, want 1 to 7 passed and the rest busy", passed, busy, tests)
+	}
+	t.Logf("%d passed, %d busy", passed, busy)
 }

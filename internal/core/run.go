@@ -95,6 +95,10 @@ type Progress struct {
 	Notes []string `json:"notes,omitempty"`
 	// NextAlertsAt is when the alerts step (Correlation Query and Insights) is due next.
 	NextAlertsAt time.Time `json:"nextAlertsAt,omitzero"`
+	// Final is set by the correlate step that found the verdict final: the alerts step takes the
+	// last alerts pass and completes the run, so "alerted" never changes after completion and the
+	// correlate step itself reads nothing from CloudTrail.
+	Final bool `json:"final,omitempty"`
 }
 
 // Cursor is the read state of one region (and category) of a run.

@@ -153,8 +153,6 @@ func msiDoc(extra string) string {
 	return `{"name":"n","awsRegion":"us-east-1",` + extra + `}`
 }
 
-const keys = `"accessKeyId":"AKIAEXAMPLEDEMO00001","secretAccessKey":"` + demoSecret + `"`
-
 func TestParseIntegrationInvalid(t *testing.T) {
 	tests := []struct {
 		name, doc, field, phrase string

@@ -40,6 +40,17 @@ type Query struct {
 	Attribute *LookupAttribute
 	// Budget is the most events to read (pageSize x maxPage); 0 means no limit.
 	Budget int
+	// StopAt, when set, is when the step reading must stop (its Lambda's deadline less a margin,
+	// on the source's clock): no call starts, or waits for the rate budget, past it, and a call
+	// running then is cut off. The result is then Stopped, like Truncated.
+	StopAt time.Time
+	// WaitUntil, when set, bounds only the waits for the rate budget (and between retries): a
+	// call whose turn comes at or after it is not made, and the result is Stopped; a call made
+	// keeps its full timeout. The connectivity test says "busy" then.
+	WaitUntil time.Time
+	// Page, when set, receives each page's events as it arrives (to store them at once, so a
+	// step cut off keeps what it read); the result's Events then stays empty.
+	Page func(ctx context.Context, events []RawEvent) error
 }
 
 // QueryResult is what a query read and what it cost.
@@ -48,7 +59,10 @@ type QueryResult struct {
 	Calls     int  // LookupEvents calls made, retries included
 	Throttled int  // calls answered with ThrottlingException
 	Truncated bool // the budget ran out before the span was read to its end
-	// OldestRead is the oldest event time reached when Truncated: [OldestRead, To] was read fully.
+	Stopped   bool // StopAt came before the span was read to its end
+	Read      int  // distinct events read
+	// OldestRead is the oldest event time reached when Truncated or Stopped: [OldestRead, To] was
+	// read fully (To itself when nothing was read).
 	OldestRead time.Time
 }
 

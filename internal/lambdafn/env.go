@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -68,22 +69,30 @@ func parseLevel(s string) slog.Level {
 	return l
 }
 
-// FromEnv builds a function's Engine from its environment, once per cold start: the AWS config
-// (the function's role), the DynamoDB store of TABLE_NAME with secrets sealed under the
-// deployment's key, the CloudTrail source factory whose rate limiter every invocation of the
-// warm process shares; opts add to it. The functions that evaluate the Correlation Query
-// (correlate, alerts) pass workflow.WithAlertCompiler(alerts.Compiler()); the others leave cel-go
-// out of their binaries, which would double their size and cold start.
+// FromEnv builds a function's Engine from its environment, once per cold start, with the AWS
+// config of the function's role (see FromConfig); opts add to it. The functions that evaluate the
+// Correlation Query (alerts) pass workflow.WithAlertCompiler(alerts.Compiler()); the others leave
+// cel-go out of their binaries, which would double their size and cold start.
 func FromEnv(ctx context.Context, log *slog.Logger, opts ...workflow.Option) (*workflow.Engine, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
+	return FromConfig(ctx, cfg, log, nil, opts...)
+}
+
+// FromConfig builds a function's Engine over cfg: the DynamoDB store of TABLE_NAME with secrets
+// sealed under the deployment's key (read from Secrets Manager the first time a secret is
+// opened or sealed, so a function that never reads an integration never asks for it), and the
+// CloudTrail source factory whose rate limiter every invocation of the warm process shares;
+// sources add to the factory's options and opts to the engine's. Every AWS call the engine makes
+// goes through cfg, so a caller's middleware in cfg.APIOptions sees each one (the IAM test).
+func FromConfig(ctx context.Context, cfg aws.Config, log *slog.Logger, sources []cloudtrail.Option, opts ...workflow.Option) (*workflow.Engine, error) {
 	table := os.Getenv(EnvTableName)
 	if table == "" {
 		return nil, fmt.Errorf("%s is not set", EnvTableName)
 	}
-	sealer, err := sealerFromEnv(ctx, cfg)
+	sealer, err := sealerFromEnv(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +106,7 @@ func FromEnv(ctx context.Context, log *slog.Logger, opts ...workflow.Option) (*w
 	}
 	var client *dynamodb.Client
 	if ep := os.Getenv(EnvDynamoDBEndpoint); ep != "" {
-		client = dynamo.LocalClient(ep)
+		client = dynamo.LocalClient(ep, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, cfg.APIOptions...) })
 	} else {
 		client = dynamodb.NewFromConfig(cfg)
 	}
@@ -115,39 +124,83 @@ func FromEnv(ctx context.Context, log *slog.Logger, opts ...workflow.Option) (*w
 	if err != nil {
 		return nil, err
 	}
-	sources := cloudtrail.NewFactory(ctx, cloudtrail.WithBaseConfig(cfg), cloudtrail.WithLogger(log),
-		cloudtrail.WithSharedLimiter(budget), cloudtrail.WithPolicy(policy))
+	factoryOpts := append([]cloudtrail.Option{cloudtrail.WithBaseConfig(cfg), cloudtrail.WithLogger(log),
+		cloudtrail.WithSharedLimiter(budget), cloudtrail.WithPolicy(policy)}, sources...)
 	base := []workflow.Option{workflow.WithLogger(log), workflow.WithSharedReads()}
-	return workflow.New(store, sources, append(base, opts...)...), nil
+	return workflow.New(store, cloudtrail.NewFactory(ctx, factoryOpts...), append(base, opts...)...), nil
 }
 
 // sealerFromEnv returns the AES-GCM sealer of the deployment. Its key is derived (HKDF-SHA256)
 // from a Secrets Manager secret that CloudFormation generated, since CloudFormation cannot
-// generate 32 random bytes in a form the key would take directly.
-func sealerFromEnv(ctx context.Context, cfg aws.Config) (seal.Sealer, error) {
-	var key []byte
+// generate 32 random bytes in a form the key would take directly. The secret is read when the
+// sealer is first used: only the functions that open integration secrets need
+// secretsmanager:GetSecretValue.
+func sealerFromEnv(cfg aws.Config) (seal.Sealer, error) {
 	switch arn, file := os.Getenv(EnvSealKeySecretARN), os.Getenv(EnvSealKeyFile); {
 	case arn != "":
-		out, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
-		if err != nil {
-			return nil, fmt.Errorf("read the seal key secret %s: %w", arn, err)
-		}
-		if out.SecretString == nil || len(*out.SecretString) < 32 {
-			return nil, fmt.Errorf("the seal key secret %s must hold at least 32 characters", arn)
-		}
-		if key, err = DeriveSealKey(*out.SecretString); err != nil {
-			return nil, err
-		}
+		sm := secretsmanager.NewFromConfig(cfg)
+		return &lazySealer{load: func(ctx context.Context) (seal.Sealer, error) {
+			out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+			if err != nil {
+				return nil, fmt.Errorf("read the seal key secret %s: %w", arn, err)
+			}
+			if out.SecretString == nil || len(*out.SecretString) < 32 {
+				return nil, fmt.Errorf("the seal key secret %s must hold at least 32 characters", arn)
+			}
+			key, err := DeriveSealKey(*out.SecretString)
+			if err != nil {
+				return nil, err
+			}
+			return seal.NewAESGCM(key)
+		}}, nil
 	case file != "":
 		k, err := seal.LoadKey(file)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", EnvSealKeyFile, err)
 		}
-		key = k
+		return seal.NewAESGCM(k)
 	default:
 		return nil, errors.New("no seal key: set " + EnvSealKeySecretARN + " (deployed) or " + EnvSealKeyFile + " (local)")
 	}
-	return seal.NewAESGCM(key)
+}
+
+// lazySealer builds its sealer on first use and keeps it; a failed load is tried again on the
+// next use (a Secrets Manager hiccup must not poison a warm process).
+type lazySealer struct {
+	load func(ctx context.Context) (seal.Sealer, error)
+	mu   sync.Mutex
+	s    seal.Sealer
+}
+
+func (l *lazySealer) get(ctx context.Context) (seal.Sealer, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s == nil {
+		s, err := l.load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l.s = s
+	}
+	return l.s, nil
+}
+
+// Seal seals with the deployment's key.
+func (l *lazySealer) Seal(ctx context.Context, plaintext []byte, where seal.Binding) ([]byte, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Seal(ctx, plaintext, where)
+}
+
+// Open opens with the deployment's key.
+func (l *lazySealer) Open(ctx context.Context, ciphertext []byte, where seal.Binding) ([]byte, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Open(ctx, ciphertext, where)
 }
 
 // DeriveSealKey derives the 32-byte seal key from the deployment's secret string. Anything

@@ -72,6 +72,10 @@ func lambdaError(err error) error {
 	if err == nil {
 		return nil
 	}
+	var ive messages.InvokeResponse_Error
+	if errors.As(err, &ive) {
+		return ive // already named and worded for the runtime
+	}
 	return messages.InvokeResponse_Error{Type: ErrorName(err), Message: err.Error()}
 }
 

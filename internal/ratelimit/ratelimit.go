@@ -11,6 +11,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -27,14 +28,22 @@ type Limiter interface {
 	Reserve(ctx context.Context, key string, now time.Time) (time.Duration, error)
 }
 
-// Wait reserves a call of key's budget and sleeps on clk until it is due.
-func Wait(ctx context.Context, l Limiter, clk clock.Clock, key string) error {
+// ErrTooLate says that a call's turn in the budget comes only at or after the caller's limit.
+var ErrTooLate = errors.New("the rate budget's next free call comes too late")
+
+// Wait reserves a call of key's budget and sleeps on clk until it is due. With until set (not
+// zero) it returns ErrTooLate instead of sleeping up to or past until; the reserved call is then
+// spent (another process's bucket cannot give it back).
+func Wait(ctx context.Context, l Limiter, clk clock.Clock, key string, until time.Time) error {
 	d, err := l.Reserve(ctx, key, clk.Now())
 	if err != nil {
 		return fmt.Errorf("rate budget %s: %w", key, err)
 	}
 	if d <= 0 {
 		return ctx.Err()
+	}
+	if !until.IsZero() && !clk.Now().Add(d).Before(until) {
+		return ErrTooLate
 	}
 	return clk.Sleep(ctx, d)
 }

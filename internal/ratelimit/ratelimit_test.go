@@ -135,7 +135,7 @@ func TestWait(t *testing.T) {
 	clk := clock.NewVirtual(t0)
 	l := ratelimit.NewLocal(2, 1)
 	for range 3 {
-		if err := ratelimit.Wait(context.Background(), l, clk, "k"); err != nil {
+		if err := ratelimit.Wait(context.Background(), l, clk, "k", time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}

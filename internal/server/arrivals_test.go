@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -10,16 +11,47 @@ import (
 // arrivals records when each call reached the emulator, to measure how evenly the server's
 // paced calls arrive.
 type arrivals struct {
-	mu sync.Mutex
-	ts []time.Time
-	h  http.Handler
+	mu       sync.Mutex
+	ts       []time.Time
+	byBudget map[string][]time.Time // per access key and region: one rate budget each
+	h        http.Handler
 }
 
+// scope is the access key and region of a SigV4 Authorization header's credential.
+var scope = regexp.MustCompile(`Credential=([^/]+)/[^/]+/([^/]+)/`)
+
 func (a *arrivals) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
 	a.mu.Lock()
-	a.ts = append(a.ts, time.Now())
+	a.ts = append(a.ts, now)
+	if m := scope.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		if a.byBudget == nil {
+			a.byBudget = map[string][]time.Time{}
+		}
+		a.byBudget[m[1]+" "+m[2]] = append(a.byBudget[m[1]+" "+m[2]], now)
+	}
 	a.mu.Unlock()
 	a.h.ServeHTTP(w, r)
+}
+
+// maxIn returns, per rate budget (access key and region), the most calls that arrived within any
+// window of length w.
+func (a *arrivals) maxIn(w time.Duration) map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]int{}
+	for k, ts := range a.byBudget {
+		ts = append([]time.Time{}, ts...)
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+		first := 0
+		for i := range ts {
+			for ts[i].Sub(ts[first]) >= w {
+				first++
+			}
+			out[k] = max(out[k], i-first+1)
+		}
+	}
+	return out
 }
 
 // gaps returns the shortest time between two consecutive arrivals and across three.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trailproof/trailproof/internal/lambdafn"
@@ -56,7 +57,7 @@ func (s *stub) serve(srv *LambdaServer) {
 	srv.Handle(FunctionARN("CorrelateFunction"), step(func(in workflow.State) (workflow.State, error) {
 		in.Done = in.Iteration >= s.rounds
 		in.WaitSeconds = 30
-		in.AlertsDue = in.Iteration%2 == 1 // every other round
+		in.AlertsDue = in.Done || in.Iteration%2 == 1 // every other round, and after the final verdict
 		return in, nil
 	}))
 	srv.Handle(FunctionARN("AlertsFunction"), step(func(in workflow.State) (workflow.State, error) {
@@ -70,11 +71,17 @@ func (s *stub) serve(srv *LambdaServer) {
 	}))
 }
 
+// lambdaTimeout is how Lambda reports a function that ran out of time.
+func lambdaTimeout() error {
+	return messages.InvokeResponse_Error{Type: "Sandbox.Timedout", Message: "Task timed out after 300.00 seconds"}
+}
+
 func TestDefinitionPaths(t *testing.T) {
 	t.Parallel()
 	loop := []string{"Fetch", "FetchEnded", "Correlate", "Finished"}
-	alertsThenAgain := []string{"AlertsDue", "Alerts", "WaitInterval", "CountLoop", "LoopLimit"}
-	again := []string{"AlertsDue", "WaitInterval", "CountLoop", "LoopLimit"}
+	alertsThenAgain := []string{"Alerts", "AlertsEnded", "WaitInterval", "CountLoop", "LoopLimit"}
+	again := []string{"WaitInterval", "CountLoop", "LoopLimit"}
+	final := []string{"Alerts", "AlertsEnded", "Done"} // the last alerts pass, after the verdict is final
 	path := func(parts ...[]string) []string {
 		var out []string
 		for _, p := range parts {
@@ -95,14 +102,14 @@ func TestDefinitionPaths(t *testing.T) {
 		{
 			name: "done after two rounds", stub: &stub{rounds: 2}, input: map[string]string{"runId": "r1"},
 			wantStatus: "SUCCEEDED",
-			wantStates: path(start, loop, alertsThenAgain, loop, []string{"Done"}),
+			wantStates: path(start, loop, alertsThenAgain, loop, final),
 		},
 		{
 			name: "throttled twice then retried", input: map[string]string{"runId": "r2"},
 			stub: &stub{rounds: 1, fetchErrs: []error{
 				&workflow.ThrottledError{Message: "slow down"}, &workflow.TransientError{Message: "try again"}}},
 			wantStatus: "SUCCEEDED",
-			wantStates: path(start, loop, []string{"Done"}),
+			wantStates: path(start, loop, final),
 		},
 		{
 			name: "a permanent error is recorded", input: map[string]string{"runId": "r3"},
@@ -123,8 +130,23 @@ func TestDefinitionPaths(t *testing.T) {
 			wantFailed: &workflow.FailInput{RunID: "r4", Error: &workflow.ErrorInfo{Error: "ThrottledError", Cause: `{"errorMessage":"7","errorType":"ThrottledError"}`}},
 		},
 		{
+			// A fetch cut off by its Lambda's timeout stored what it read: one more attempt goes on.
+			name: "a function timeout is retried once", input: map[string]string{"runId": "r7"},
+			stub:       &stub{rounds: 1, fetchErrs: []error{lambdaTimeout()}},
+			wantStatus: "SUCCEEDED",
+			wantStates: path(start, loop, final),
+		},
+		{
+			name: "a second timeout fails the run", input: map[string]string{"runId": "r8"},
+			stub:       &stub{rounds: 1, fetchErrs: []error{lambdaTimeout(), lambdaTimeout()}},
+			wantStatus: "FAILED", wantError: "Sandbox.Timedout",
+			wantStates: path(start, []string{"Fetch", "RecordFailure", "Failed"}),
+			wantFailed: &workflow.FailInput{RunID: "r8", Error: &workflow.ErrorInfo{Error: "Sandbox.Timedout",
+				Cause: `{"errorMessage":"Task timed out after 300.00 seconds","errorType":"Sandbox.Timedout"}`}},
+		},
+		{
 			name: "loop limit starts the next part", stub: &stub{rounds: 5},
-			input:      map[string]any{"runId": "r5", "execution": map[string]int{"part": 0, "loops": 0, "maxLoops": 2}},
+			input:      map[string]any{"runId": "r5", "execution": map[string]any{"part": 0, "loops": 0, "maxLoops": 2, "name": "r5-x"}},
 			wantStatus: "SUCCEEDED",
 			wantStates: path([]string{"Init", "Begin", "BeginEnded", "WaitDelay"}, loop, alertsThenAgain, loop, again,
 				[]string{"NextPart", "StartNextPart", "Continued"}),
@@ -163,8 +185,10 @@ func TestNextPart(t *testing.T) {
 	s := &stub{rounds: 5}
 	s.serve(srv)
 	r := NewRunner(t, srv, substitutions())
-	input := map[string]any{"runId": "r6", "execution": map[string]int{"part": 0, "loops": 0, "maxLoops": 2}}
-	outs, err := r.RunChain(t.Context(), "r6", input, 5)
+	// The first execution is named as awsapi.ExecutionName names it (the run, and when it was
+	// created); its continuations after it, not after the run ID alone.
+	input := map[string]any{"runId": "r6", "execution": map[string]any{"part": 0, "loops": 0, "maxLoops": 2, "name": "r6-m7x2k1"}}
+	outs, err := r.RunChain(t.Context(), "r6-m7x2k1", input, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +196,7 @@ func TestNextPart(t *testing.T) {
 	for _, o := range outs {
 		lasts = append(lasts, o.Name+" "+o.Status+" "+o.Last())
 	}
-	if diff := cmp.Diff([]string{"r6 SUCCEEDED Continued", "r6-part-1 SUCCEEDED Continued", "r6-part-2 SUCCEEDED Done"}, lasts); diff != "" {
+	if diff := cmp.Diff([]string{"r6-m7x2k1 SUCCEEDED Continued", "r6-m7x2k1-part-1 SUCCEEDED Continued", "r6-m7x2k1-part-2 SUCCEEDED Done"}, lasts); diff != "" {
 		t.Errorf("executions (-want +got):\n%s", diff)
 	}
 	if s.fetches != 5 {
@@ -182,7 +206,10 @@ func TestNextPart(t *testing.T) {
 	if err := json.Unmarshal(outs[len(outs)-1].Output, &final); err != nil || !final.Done || final.Iteration != 5 {
 		t.Errorf("final output %s (%v), want done after iteration 5", outs[len(outs)-1].Output, err)
 	}
-	type bookkeeping struct{ Part, Loops, MaxLoops int }
+	type bookkeeping struct {
+		Part, Loops, MaxLoops int
+		Name                  string
+	}
 	var began []bookkeeping
 	for _, inv := range srv.Invocations() {
 		if inv.Function == FunctionARN("BeginFunction") {
@@ -197,7 +224,7 @@ func TestNextPart(t *testing.T) {
 			began = append(began, b)
 		}
 	}
-	if diff := cmp.Diff([]bookkeeping{{0, 0, 2}, {1, 0, 2}, {2, 0, 2}}, began); diff != "" {
+	if diff := cmp.Diff([]bookkeeping{{0, 0, 2, "r6-m7x2k1"}, {1, 0, 2, "r6-m7x2k1"}, {2, 0, 2, "r6-m7x2k1"}}, began); diff != "" {
 		t.Errorf("bookkeeping each part began with (-want +got):\n%s", diff)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/trailproof/trailproof/internal/store/bolt"
 	"github.com/trailproof/trailproof/internal/store/dynamo"
 	"github.com/trailproof/trailproof/internal/store/seal"
+	"github.com/trailproof/trailproof/internal/testenv"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
 
@@ -50,6 +51,16 @@ type FixtureOptions struct {
 	Sources func(core.SourceFactory) core.SourceFactory
 	// RunID names the run (default: random), so two fixtures can hold the same run.
 	RunID string
+	// Corpus adds files of CloudTrail records to the demo corpus.
+	Corpus []string
+	// Integration changes the demo integration before it is stored, when set.
+	Integration func(*core.Integration)
+	// CallsPerSecond is the sources' LookupEvents rate on the virtual clock (default 1000, so
+	// that reads take next to no virtual time).
+	CallsPerSecond float64
+	// Store is "bolt" or "dynamodb" (DynamoDB Local at DYNAMODB_ENDPOINT); default: DynamoDB
+	// when DYNAMODB_ENDPOINT is set, else bolt.
+	Store string
 }
 
 // NewFixture builds a fixture; everything it starts stops when the test ends.
@@ -71,7 +82,7 @@ func NewFixture(t testing.TB, opts FixtureOptions) *Fixture {
 	if opts.ExpectedEvents != nil {
 		action.ExpectedEvents = opts.ExpectedEvents
 	}
-	events, err := corpus.Load(filepath.Join(demo, "cloudtrail.json"))
+	events, err := corpus.Load(append([]string{filepath.Join(demo, "cloudtrail.json")}, opts.Corpus...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +95,18 @@ func NewFixture(t testing.TB, opts FixtureOptions) *Fixture {
 	t.Cleanup(srv.Close)
 	integ.ID = "demo"
 	integ.Endpoint = srv.URL
-	store := newStore(t)
+	if opts.Integration != nil {
+		opts.Integration(integ)
+	}
+	store := newStore(t, opts.Store)
 	if err := store.CreateIntegration(t.Context(), integ); err != nil {
 		t.Fatal(err)
 	}
-	var sources core.SourceFactory = cloudtrail.NewFactory(t.Context(), cloudtrail.WithClock(clk), cloudtrail.WithRateLimit(1000, 100),
+	rate, burst := 1000.0, 100
+	if opts.CallsPerSecond > 0 {
+		rate, burst = opts.CallsPerSecond, 1
+	}
+	var sources core.SourceFactory = cloudtrail.NewFactory(t.Context(), cloudtrail.WithClock(clk), cloudtrail.WithRateLimit(rate, burst),
 		cloudtrail.WithPolicy(netguard.MustNew([]string{srv.URL}, nil))) // the fixture's own emulator
 	if opts.Sources != nil {
 		sources = opts.Sources(sources)
@@ -122,9 +140,13 @@ func (f *Fixture) Run(t testing.TB) *core.Run {
 	return r
 }
 
-func newStore(t testing.TB) core.Store {
+func newStore(t testing.TB, kind string) core.Store {
 	t.Helper()
-	if ep := os.Getenv(EnvDynamoDBEndpoint); ep != "" {
+	ep := os.Getenv(EnvDynamoDBEndpoint)
+	if kind == "dynamodb" && ep == "" {
+		testenv.Skip(t, "DYNAMODB_ENDPOINT is not set: export DYNAMODB_ENDPOINT=http://127.0.0.1:8000 to run against DynamoDB Local")
+	}
+	if ep != "" && kind != "bolt" {
 		key := make([]byte, seal.KeySize)
 		_, _ = rand.Read(key)
 		sealer, err := seal.NewAESGCM(key)

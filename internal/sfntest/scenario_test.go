@@ -277,6 +277,13 @@ func TestConformance(t *testing.T) {
 			if len(localSteps.Steps()) < 4 {
 				t.Fatalf("Execute took %d steps; the scenario should loop", len(localSteps.Steps()))
 			}
+			// The verdict is final in a correlate step that says so (done and alertsDue); the
+			// alerts step after it takes the last alerts pass and completes the run.
+			steps := localSteps.Steps()
+			if n := len(steps); steps[n-2].Name != workflow.StepCorrelate || !steps[n-2].Out.Done || !steps[n-2].Out.AlertsDue ||
+				steps[n-1].Name != workflow.StepAlerts || !steps[n-1].Out.Done || steps[n-1].Out.Status != core.StatusCompleted {
+				t.Errorf("last steps %+v, %+v; want correlate (done, alertsDue) then alerts (done, completed)", steps[n-2], steps[n-1])
+			}
 			if diff := cmp.Diff(localSteps.Steps(), cloudSteps.Steps()); diff != "" {
 				t.Errorf("steps (-Execute +state machine):\n%s", diff)
 			}

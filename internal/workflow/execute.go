@@ -17,7 +17,8 @@ var jsonUnmarshal = json.Unmarshal
 type Progress func(r *core.Run, next time.Duration)
 
 // Execute runs a stored run to its end on the engine's clock, sequencing the steps exactly as
-// the state machine does: Begin, wait, then Fetch, Correlate, wait, until done. A retryable
+// the state machine does: Begin, wait, then Fetch, Correlate, Alerts when due (always after a
+// final verdict), wait, until done. A retryable
 // step error is retried with backoff (as the state machine's Retry); any other error, or one that
 // outlasts the retries, records the run as failed. Execute also resumes a run after a restart.
 func (e *Engine) Execute(ctx context.Context, runID string, progress Progress) (*core.Run, error) {
@@ -32,11 +33,13 @@ func (e *Engine) Execute(ctx context.Context, runID string, progress Progress) (
 		if s.Done {
 			break
 		}
-		if s, err = e.retry(ctx, func() (State, error) { return e.Correlate(ctx, s) }); err != nil || s.Done {
+		if s, err = e.retry(ctx, func() (State, error) { return e.Correlate(ctx, s) }); err != nil {
 			break
 		}
 		if s.AlertsDue {
-			s, err = e.retry(ctx, func() (State, error) { return e.Alerts(ctx, s) })
+			if s, err = e.retry(ctx, func() (State, error) { return e.Alerts(ctx, s) }); err != nil {
+				break
+			}
 		}
 	}
 	if err != nil {

@@ -416,23 +416,25 @@ func (e *Engine) readStream(ctx context.Context, src core.Source, r *core.Run, i
 // readSpan makes one query and records it.
 func (e *Engine) readSpan(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
 	stream, region, category string, attr *core.LookupAttribute, seg span, now time.Time) (*core.Ledger, error) {
-	q := core.Query{Region: region, Category: category, From: seg.from, To: seg.to, Attribute: attr, Budget: integ.QueryBudget()}
-	res, lerr := src.Lookup(ctx, q)
-	r.APICalls += res.Calls
-	r.Throttled += res.Throttled
-	if len(res.Events) > 0 {
-		added, aerr := e.store.AddRawEvents(ctx, SharedPartition(stream), res.Events)
-		if aerr != nil {
-			return nil, fmt.Errorf("run %s: store events: %w", r.RunID, aerr)
-		}
-		r.Progress.RawEvents += added
-	}
+	res, lerr := e.lookup(ctx, src, r, SharedPartition(stream),
+		core.Query{Region: region, Category: category, From: seg.from, To: seg.to, Attribute: attr, Budget: integ.QueryBudget()})
 	if lerr != nil {
 		return nil, lerr
 	}
 	// The read counts as made at the fetch's start: earlier than the calls, so what it settles is
 	// safe, and a read up to the present (To == now) is recognisably one.
 	done := core.SpanRead{From: seg.from, To: seg.to, ReadAt: now}
+	if res.Stopped {
+		// The step's time is up: what was read is recorded; the rest stays missing for the next.
+		if !res.OldestRead.Before(seg.to) {
+			l, err := e.shared.GetLedger(ctx, stream)
+			if err != nil {
+				return nil, fmt.Errorf("run %s: %w", r.RunID, err)
+			}
+			return l, nil
+		}
+		done.From = res.OldestRead
+	}
 	if res.Truncated {
 		done.From = res.OldestRead
 		w := fmt.Sprintf("region %s: the query budget (pageSize %d x maxPage %d = %d events) ran out before the start of %s..%s; the rest is read by the next queries",

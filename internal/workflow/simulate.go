@@ -13,7 +13,7 @@ import (
 // Functions executions (or serve's goroutines) would, but deterministically and without sleeping:
 // a discrete-event scheduler keeps each run's next step time in a priority queue, sets the clock to
 // the earliest, applies that run's steps exactly as Execute does (Begin; then Fetch, Correlate and,
-// when due, Alerts; retrying retryable errors with the same backoff; Fail on any other) and queues
+// when due or after a final verdict, Alerts; retrying retryable errors with the same backoff; Fail on any other) and queues
 // the run again after its WaitSeconds. Goroutines sleeping on one clock.Virtual cannot do this:
 // each Sleep advances the shared clock by its own duration.
 //
@@ -70,7 +70,7 @@ func (e *Engine) simStep(ctx context.Context, sr *simRun) (done bool, wait time.
 		s, err = e.Fetch(ctx, sr.s)
 		if err == nil && !s.Done {
 			s, err = e.Correlate(ctx, s)
-			if err == nil && !s.Done && s.AlertsDue {
+			if err == nil && s.AlertsDue {
 				s, err = e.Alerts(ctx, s)
 			}
 		}

@@ -235,12 +235,13 @@ func maxTime(a, b time.Time) time.Time {
 // recognised and not applied twice.
 func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	defer func() { e.observe(StepFetch, in, out, err) }()
+	ctx = e.withStop(ctx)
 	r, integ, err := e.load(ctx, in.RunID)
 	if err != nil {
 		return in, err
 	}
-	if core.Ended(r.Status) {
-		return stateOf(r), nil
+	if core.Ended(r.Status) || r.Progress.Final {
+		return stateOf(r), nil // nothing left to read; a final run goes on to its last alerts pass
 	}
 	key := fmt.Sprintf("%s#%d", StepFetch, in.Iteration+1)
 	if r.Progress.LastStepKey == key || r.Queries > in.Iteration {
@@ -300,19 +301,15 @@ func (e *Engine) readCursor(ctx context.Context, src core.Source, r *core.Run, i
 	if from.After(to) {
 		return nil
 	}
-	q := core.Query{Region: region, Category: category, From: from, To: to, Attribute: attr, Budget: integ.QueryBudget()}
-	res, err := src.Lookup(ctx, q)
-	r.APICalls += res.Calls
-	r.Throttled += res.Throttled
-	if len(res.Events) > 0 {
-		added, aerr := e.store.AddRawEvents(ctx, Partition(r.RunID), res.Events)
-		if aerr != nil {
-			return fmt.Errorf("run %s: store events: %w", r.RunID, aerr)
-		}
-		r.Progress.RawEvents += added
-	}
+	res, err := e.lookup(ctx, src, r, Partition(r.RunID),
+		core.Query{Region: region, Category: category, From: from, To: to, Attribute: attr, Budget: integ.QueryBudget()})
 	if err != nil {
 		return err
+	}
+	if res.Stopped {
+		// The step's time is up: the next fetch reads the rest first, as after a truncated read.
+		cur.GapTo = res.OldestRead
+		return nil
 	}
 	if res.Truncated {
 		cur.GapTo = res.OldestRead
@@ -336,10 +333,12 @@ func Deadline(integ *core.Integration, r *core.Run) time.Time {
 }
 
 // Correlate computes the verdict over everything read so far and decides whether the run goes on:
-// it completes once every expected event has matched and one more query found nothing new (an
-// action's calls reach CloudTrail seconds apart: stopping at the first match would cut off the
+// the verdict is final once every expected event has matched and one more query found nothing new
+// (an action's calls reach CloudTrail seconds apart: stopping at the first match would cut off the
 // rest), else once a query has run at or after the deadline; otherwise it says to wait one query
-// interval (or less, to land on the deadline).
+// interval (or less, to land on the deadline). It reads only the store: a final verdict says
+// alertsDue and done, and the alerts step takes the last alerts pass and completes the run. A
+// correlate step repeated with the same input returns what the first one returned.
 func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error) {
 	defer func() { e.observe(StepCorrelate, in, out, err) }()
 	r, integ, err := e.load(ctx, in.RunID)
@@ -348,6 +347,11 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	}
 	if core.Ended(r.Status) {
 		return stateOf(r), nil
+	}
+	now := e.clock.Now()
+	key := fmt.Sprintf("%s#%d", StepCorrelate, in.Iteration)
+	if r.Progress.LastStepKey == key || r.Progress.Final {
+		return correlateOut(r, now), nil // already applied
 	}
 	cor := core.NewCorrelator(integ, &r.Action)
 	read := cor.ReadRange()
@@ -359,7 +363,6 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	quiet := r.Progress.AllExpectedMatched && len(res.Events) == len(r.Events)
 	r.Progress.AllExpectedMatched = res.AllExpectedMatched()
 	r.Events, r.Truncated, r.WeakMatch = res.Events, res.Truncated, res.WeakMatch
-	now := e.clock.Now()
 	r.MarkLogged(res.Logged, now)
 	r.Expected = res.Expected
 	if integ.DiscoverNetworkDevices {
@@ -388,31 +391,13 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		gaps = gaps || (c.Category == core.CategoryManagement && !c.GapTo.IsZero())
 	}
 	switch {
-	case res.AllExpectedMatched() && quiet:
-		r.Status = core.StatusCompleted
+	case res.AllExpectedMatched() && quiet && !gaps:
+		// An unread span (a read cut short) may hold more of the action's events.
+		r.Progress.Final = true
 	case !r.Progress.LastQueryAt.Before(deadline) && !gaps:
-		r.Status = core.StatusCompleted
+		r.Progress.Final = true
 	}
-	if r.Status == core.StatusCompleted {
-		// The verdict is final: take the last alerts pass now, so "alerted" never changes after
-		// the run has completed.
-		if err := e.alertsPass(ctx, r, integ, cor, now); err != nil {
-			r.Status = core.StatusQuerying
-			r.SettleVerdict()
-			if uerr := e.store.UpdateRun(ctx, r); uerr != nil {
-				e.log.WarnContext(ctx, "cannot record a failed alerts pass", "runId", r.RunID, "error", uerr.Error())
-			}
-			return in, classify(fmt.Errorf("correlate run %s: alerts: %w", r.RunID, err))
-		}
-		r.Warnings = composeWarnings(r, append([]string{}, res.Warnings...))
-	}
-	r.SettleVerdict()
-	out = stateOf(r)
-	if r.Status == core.StatusCompleted {
-		r.CompletedAt = &now
-		out.Done = true
-	} else {
-		out.AlertsDue = r.Progress.NextAlertsAt.IsZero() || !now.Before(r.Progress.NextAlertsAt)
+	if !r.Progress.Final {
 		wait := integ.QueryIntervalD()
 		if gaps {
 			wait = 0 // an unread span is waiting: read it now
@@ -420,22 +405,37 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		if until := deadline.Sub(now); until < wait {
 			wait = max(until, 0)
 		}
-		out.WaitSeconds = seconds(wait)
-		r.Progress.NextQueryAt = now.Add(time.Duration(out.WaitSeconds) * time.Second)
+		r.Progress.NextQueryAt = now.Add(time.Duration(seconds(wait)) * time.Second)
 	}
-	r.Progress.LastStepKey = fmt.Sprintf("%s#%d", StepCorrelate, in.Iteration)
+	r.Progress.LastStepKey = key
+	r.SettleVerdict()
 	if err := e.store.UpdateRun(ctx, r); err != nil {
 		return in, classify(fmt.Errorf("correlate run %s: %w", r.RunID, err))
 	}
-	out.Status, out.Events = r.Status, len(r.Events)
-	return out, nil
+	return correlateOut(r, now), nil
 }
 
-// Alerts is the alerts step, due every correlationQueryInterval: it reads the Insights events
-// over the window and evaluates the Correlation Query over the matched events; their hits that
-// concern the action are the run's alerts.
+// correlateOut is the correlate step's answer, from what it stored: a final verdict sends the run
+// to its last alerts pass; otherwise the wait until the next query, and whether the alerts step
+// is due before it.
+func correlateOut(r *core.Run, now time.Time) State {
+	out := stateOf(r)
+	if r.Progress.Final {
+		out.Done, out.AlertsDue = true, true
+		return out
+	}
+	out.AlertsDue = r.Progress.NextAlertsAt.IsZero() || !now.Before(r.Progress.NextAlertsAt)
+	out.WaitSeconds = seconds(r.Progress.NextQueryAt.Sub(now))
+	return out
+}
+
+// Alerts is the alerts step, due every correlationQueryInterval and once more when the correlate
+// step found the verdict final: it reads the Insights events over the window and evaluates the
+// Correlation Query over the matched events; their hits that concern the action are the run's
+// alerts. After the final pass it completes the run and says done.
 func (e *Engine) Alerts(ctx context.Context, in State) (out State, err error) {
 	defer func() { e.observe(StepAlerts, in, out, err) }()
+	ctx = e.withStop(ctx)
 	r, integ, err := e.load(ctx, in.RunID)
 	if err != nil {
 		return in, err
@@ -454,13 +454,19 @@ func (e *Engine) Alerts(ctx context.Context, in State) (out State, err error) {
 			return in, classify(fmt.Errorf("alerts run %s: %w", r.RunID, err))
 		}
 		r.Warnings = composeWarnings(r, nil)
+		if r.Progress.Final {
+			r.Status, r.CompletedAt = core.StatusCompleted, &now
+		}
+		r.SettleVerdict()
 		r.Progress.LastStepKey = key
 		if err := e.store.UpdateRun(ctx, r); err != nil {
 			return in, classify(fmt.Errorf("alerts run %s: %w", r.RunID, err))
 		}
 	}
 	out = stateOf(r)
-	out.WaitSeconds = seconds(r.Progress.NextQueryAt.Sub(now))
+	if !out.Done {
+		out.WaitSeconds = seconds(r.Progress.NextQueryAt.Sub(now))
+	}
 	return out, nil
 }
 

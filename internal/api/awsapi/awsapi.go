@@ -13,9 +13,12 @@ package awsapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -36,35 +39,71 @@ type SFNAPI interface {
 	StopExecution(ctx context.Context, in *sfn.StopExecutionInput, opts ...func(*sfn.Options)) (*sfn.StopExecutionOutput, error)
 }
 
+// RunReader reads stored runs (core.Store is one).
+type RunReader interface {
+	GetRun(ctx context.Context, id string) (*core.Run, error)
+}
+
 // StepFunctions starts each run as an execution of the correlation state machine named after
-// the run ID, so a repeated start cannot make a second execution: Step Functions keeps execution
-// names unique per state machine (for 90 days after an execution ends).
+// the run (ExecutionName), so a repeated start cannot make a second execution: Step Functions
+// keeps execution names unique per state machine for 90 days after an execution ends.
 type StepFunctions struct {
 	client       SFNAPI
 	stateMachine string
+	runs         RunReader
 }
 
 var _ api.RunStarter = (*StepFunctions)(nil)
 
-// NewStepFunctions returns the starter of the state machine stateMachineARN.
-func NewStepFunctions(client SFNAPI, stateMachineARN string) (*StepFunctions, error) {
+// NewStepFunctions returns the starter of the state machine stateMachineARN, naming executions
+// after the runs read from runs.
+func NewStepFunctions(client SFNAPI, stateMachineARN string, runs RunReader) (*StepFunctions, error) {
 	a, err := arn.Parse(stateMachineARN)
 	if err != nil || a.Service != "states" || !strings.HasPrefix(a.Resource, "stateMachine:") {
 		return nil, fmt.Errorf("state machine ARN %q: want arn:aws:states:<region>:<account>:stateMachine:<name>", stateMachineARN)
 	}
-	return &StepFunctions{client: client, stateMachine: stateMachineARN}, nil
+	if runs == nil {
+		return nil, errors.New("the Step Functions starter needs the run store, to name executions")
+	}
+	return &StepFunctions{client: client, stateMachine: stateMachineARN, runs: runs}, nil
 }
 
-// Start starts the execution {"runId": runID} named runID. An execution of that name that
+// Lengths in an execution name: Step Functions takes at most 80 characters, and the state
+// machine adds "-part-<n>" to the name of each continuation.
+const (
+	maxNameLen  = 80 - len("-part-9999")
+	maxRunIDLen = maxNameLen - 1 - 9 // "-" and the creation time, base 36
+)
+
+// ExecutionName names the execution of run r: its ID and the millisecond it was created, in base
+// 36. A run ID may come back once the run has expired (RunRetentionDays) while Step Functions
+// still holds the old execution's name (90 days): the new run, created later, gets a name of its
+// own. The same run started twice gets the same name, so Step Functions runs it once. A run ID too
+// long to fit is cut and given a hash of the whole, so two long IDs do not meet.
+func ExecutionName(r *core.Run) string {
+	id := r.RunID
+	if len(id) > maxRunIDLen {
+		sum := sha256.Sum256([]byte(id))
+		id = id[:maxRunIDLen-9] + "-" + hex.EncodeToString(sum[:4])
+	}
+	return id + "-" + strconv.FormatInt(r.StartedAt.UnixMilli(), 36)
+}
+
+// Start starts the execution {"runId": runID} of the stored run. An execution of its name that
 // already exists, running or ended, is the run's own: not an error.
 func (s *StepFunctions) Start(ctx context.Context, runID string) error {
+	r, err := s.runs.GetRun(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("start run %s: %w", runID, err)
+	}
+	name := ExecutionName(r)
 	input := fmt.Sprintf(`{"runId":%q}`, runID)
-	_, err := s.client.StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(s.stateMachine), Name: aws.String(runID), Input: aws.String(input),
+	_, err = s.client.StartExecution(ctx, &sfn.StartExecutionInput{
+		StateMachineArn: aws.String(s.stateMachine), Name: aws.String(name), Input: aws.String(input),
 	})
 	var exists *sfntypes.ExecutionAlreadyExists
 	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("start execution %s: %w", runID, err)
+		return fmt.Errorf("start execution %s of run %s: %w", name, runID, err)
 	}
 	return nil
 }
@@ -73,20 +112,24 @@ func (s *StepFunctions) Start(ctx context.Context, runID string) error {
 // reads anyway; stopping spares the execution's remaining waits. An execution that does not
 // exist or has ended is not an error.
 func (s *StepFunctions) Cancel(ctx context.Context, runID string) error {
-	_, err := s.client.StopExecution(ctx, &sfn.StopExecutionInput{
-		ExecutionArn: aws.String(s.ExecutionARN(runID)), Cause: aws.String("cancelled through the API"),
+	r, err := s.runs.GetRun(ctx, runID)
+	if err != nil {
+		return fmt.Errorf("stop run %s: %w", runID, err)
+	}
+	_, err = s.client.StopExecution(ctx, &sfn.StopExecutionInput{
+		ExecutionArn: aws.String(s.ExecutionARN(r)), Cause: aws.String("cancelled through the API"),
 	})
 	var missing *sfntypes.ExecutionDoesNotExist
 	if err != nil && !errors.As(err, &missing) {
-		return fmt.Errorf("stop execution %s: %w", runID, err)
+		return fmt.Errorf("stop execution of run %s: %w", runID, err)
 	}
 	return nil
 }
 
-// ExecutionARN is the ARN of the execution named runID:
-// arn:aws:states:<region>:<account>:execution:<state machine name>:<runID>.
-func (s *StepFunctions) ExecutionARN(runID string) string {
-	return strings.Replace(s.stateMachine, ":stateMachine:", ":execution:", 1) + ":" + runID
+// ExecutionARN is the ARN of run r's execution:
+// arn:aws:states:<region>:<account>:execution:<state machine name>:<ExecutionName(r)>.
+func (s *StepFunctions) ExecutionARN(r *core.Run) string {
+	return strings.Replace(s.stateMachine, ":stateMachine:", ":execution:", 1) + ":" + ExecutionName(r)
 }
 
 // Challenge is the WWW-Authenticate value of the API's 401 answers in AWS: sign with SigV4.

@@ -23,6 +23,7 @@ import (
 	"github.com/trailproof/trailproof/internal/api/awsapi"
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/connectivity"
+	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/store/bolt"
 	"github.com/trailproof/trailproof/internal/testenv"
 	"github.com/trailproof/trailproof/internal/workflow"
@@ -88,15 +89,15 @@ func TestEvents(t *testing.T) {
 	fake := &fakeSFN{names: map[string]string{}}
 	sfnSrv := httptest.NewServer(fake)
 	defer sfnSrv.Close()
-	starter, err := awsapi.NewStepFunctions(sfnClient(sfnSrv.URL), stateMachine)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	starter, err := awsapi.NewStepFunctions(sfnClient(sfnSrv.URL), stateMachine, st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The sample action started on 2024-07-30: the API answers it on that day, when CloudTrail
 	// still held its events (a run of it today would be refused: outside the 90-day history).
 	day := clock.NewVirtual(time.Date(2024, 7, 30, 21, 40, 0, 0, time.UTC))
@@ -143,21 +144,91 @@ func TestEvents(t *testing.T) {
 			t.Errorf("%s: %v", s.event, err)
 		}
 	}
-	if got := fake.names["run-job-42-A104-123"]; got != `{"runId":"run-job-42-A104-123"}` {
-		t.Errorf("execution input %q", got)
+	run, err := st.GetRun(context.Background(), "run-job-42-A104-123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := awsapi.ExecutionName(run)
+	if got := fake.names[name]; got != `{"runId":"run-job-42-A104-123"}` {
+		t.Errorf("execution %s input %q (executions %v)", name, got, fake.names)
 	}
 	if len(fake.names) != 1 {
 		t.Errorf("%d executions started, want 1", len(fake.names))
 	}
-	if want := "arn:aws:states:us-east-1:123456789012:execution:trailproof-correlation:run-job-42-A104-123"; len(fake.stopped) != 1 || fake.stopped[0] != want {
+	if want := "arn:aws:states:us-east-1:123456789012:execution:trailproof-correlation:" + name; len(fake.stopped) != 1 || fake.stopped[0] != want {
 		t.Errorf("stopped %v, want %s", fake.stopped, want)
 	}
 }
 
 func TestNewStepFunctionsChecksTheARN(t *testing.T) {
 	for _, bad := range []string{"", "trailproof", "arn:aws:lambda:us-east-1:123456789012:function:x"} {
-		if _, err := awsapi.NewStepFunctions(nil, bad); err == nil {
+		if _, err := awsapi.NewStepFunctions(nil, bad, &bolt.Store{}); err == nil {
 			t.Errorf("ARN %q accepted", bad)
 		}
+	}
+}
+
+// TestExecutionNames: a run started twice is one execution; a run ID that comes back after its
+// run expired (the table's TTL) while Step Functions still holds the old execution's name (90
+// days) starts a new execution, which it would not if executions were named after the run ID.
+func TestExecutionNames(t *testing.T) {
+	fake := &fakeSFN{names: map[string]string{}}
+	sfnSrv := httptest.NewServer(fake)
+	defer sfnSrv.Close()
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 3, 14, 0, 0, 0, time.UTC)
+	// newRun stores run "run-1" at t in a fresh store: what the table holds after the old run
+	// expired and a new one was created under the same ID.
+	newRun := func(t *testing.T, at time.Time) (*bolt.Store, *core.Run) {
+		st, err := bolt.Open(filepath.Join(t.TempDir(), "t.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		in, err := core.ParseIntegration([]byte(`{"name":"prod","awsRegion":"us-east-1"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.ID = "prod"
+		if err := st.CreateIntegration(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		a := &core.Action{JobID: "job-1", ActionID: "A1", StartTime: at, Actor: core.Actor{UserAgentToken: "tok"}}
+		r, err := workflow.New(st, nil, workflow.WithClock(clock.NewVirtual(at))).CreateRun(ctx, "prod", a, "run-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, r
+	}
+	start := func(t *testing.T, st *bolt.Store) {
+		starter, err := awsapi.NewStepFunctions(sfnClient(sfnSrv.URL), stateMachine, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := starter.Start(ctx, "run-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	old, oldRun := newRun(t, t0)
+	start(t, old)
+	start(t, old) // a repeated request: the same execution
+	if len(fake.names) != 1 {
+		t.Fatalf("executions %v after starting one run twice, want 1", fake.names)
+	}
+	again, newer := newRun(t, t0.Add(31*24*time.Hour))
+	start(t, again)
+	if len(fake.names) != 2 {
+		t.Fatalf("executions %v after the run ID came back, want a second one", fake.names)
+	}
+	for _, r := range []*core.Run{oldRun, newer} {
+		if got := fake.names[awsapi.ExecutionName(r)]; got != `{"runId":"run-1"}` {
+			t.Errorf("execution %s has input %q", awsapi.ExecutionName(r), got)
+		}
+	}
+	long := &core.Run{RunID: strings.Repeat("a", 80), StartedAt: t0}
+	longer := &core.Run{RunID: strings.Repeat("a", 79) + "b", StartedAt: t0}
+	if n := awsapi.ExecutionName(long); len(n) > 80-len("-part-9999") || n == awsapi.ExecutionName(longer) {
+		t.Errorf("names of long run IDs %q and %q: want distinct, short enough for the continuations' suffix", n, awsapi.ExecutionName(longer))
 	}
 }

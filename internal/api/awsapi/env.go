@@ -58,6 +58,13 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*api.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
+	return FromConfig(ctx, cfg, log, nil)
+}
+
+// FromConfig builds the api function's handler over cfg, as FromEnv describes; sources add to
+// the CloudTrail factory's options. Every AWS call the handler makes goes through cfg, so a
+// caller's middleware in cfg.APIOptions sees each one (the IAM test).
+func FromConfig(ctx context.Context, cfg aws.Config, log *slog.Logger, sources []cloudtrail.Option) (*api.Handler, error) {
 	table := os.Getenv(lambdafn.EnvTableName)
 	if table == "" {
 		return nil, fmt.Errorf("%s is not set", lambdafn.EnvTableName)
@@ -80,7 +87,7 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*api.Handler, error) {
 	}
 	var client *dynamodb.Client
 	if ep := os.Getenv(lambdafn.EnvDynamoDBEndpoint); ep != "" {
-		client = dynamo.LocalClient(ep)
+		client = dynamo.LocalClient(ep, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, cfg.APIOptions...) })
 	} else {
 		client = dynamodb.NewFromConfig(cfg)
 	}
@@ -94,7 +101,7 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*api.Handler, error) {
 			o.BaseEndpoint = aws.String(ep)
 		}
 	})
-	starter, err := NewStepFunctions(sfnClient, smARN)
+	starter, err := NewStepFunctions(sfnClient, smARN, store)
 	if err != nil {
 		return nil, err
 	}
@@ -102,12 +109,12 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*api.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	sources := cloudtrail.NewFactory(ctx, cloudtrail.WithBaseConfig(cfg), cloudtrail.WithLogger(log),
-		cloudtrail.WithUserAgent("trailproof-api"), cloudtrail.WithPolicy(policy))
-	eng := workflow.New(store, sources, workflow.WithLogger(log))
+	factory := cloudtrail.NewFactory(ctx, append([]cloudtrail.Option{cloudtrail.WithBaseConfig(cfg), cloudtrail.WithLogger(log),
+		cloudtrail.WithUserAgent("trailproof-api"), cloudtrail.WithPolicy(policy)}, sources...)...)
+	eng := workflow.New(store, factory, workflow.WithLogger(log))
 	return api.New(api.Config{
 		Store: store, Engine: eng, Runs: starter, Logger: log, Auth: GatewayIAM(), Challenge: Challenge, Policy: policy,
-		Tester: connectivity.New(connectivity.WithSources(sources), connectivity.WithLogger(log), connectivity.WithPolicy(policy),
+		Tester: connectivity.New(connectivity.WithSources(factory), connectivity.WithLogger(log), connectivity.WithPolicy(policy),
 			connectivity.WithMaxTimeout(TestStepTimeout)),
 	})
 }

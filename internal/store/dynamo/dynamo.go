@@ -158,13 +158,14 @@ func New(client *dynamodb.Client, table string, opts ...Option) (*Store, error) 
 // LocalClient returns a client for DynamoDB Local at endpoint (e.g. http://127.0.0.1:8000):
 // dummy static credentials, us-east-1, and no CRC32 response validation, which DynamoDB Local's
 // responses do not always satisfy.
-func LocalClient(endpoint string) *dynamodb.Client {
+// optFns change the options further (a caller's middleware).
+func LocalClient(endpoint string, optFns ...func(*dynamodb.Options)) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
 		Region:                          "us-east-1",
 		BaseEndpoint:                    aws.String(endpoint),
 		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
 		DisableValidateResponseChecksum: true,
-	})
+	}, optFns...)
 }
 
 // Close releases nothing: the client belongs to the caller.
