@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/redact"
 )
 
 // readJSON reads a JSON request body under the size limit. An empty body is returned as nil
@@ -47,7 +48,7 @@ func checkJSONType(ct string) error {
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || !(mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
-		return core.Errorf(core.EUNSUPPORTED, "Content-Type %q is not supported: send the body as application/json", truncate(ct, 100))
+		return core.Errorf(core.EUNSUPPORTED, "Content-Type %q is not supported: send the body as application/json", redact.Truncate(ct, 100))
 	}
 	return nil
 }
@@ -137,11 +138,4 @@ func stringValue(m member) (string, bool) {
 		return "", false
 	}
 	return s, true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/redact"
 )
 
 // IntegrationList is the answer of GET /v1/integrations.
@@ -91,7 +92,7 @@ func (h *Handler) putIntegration(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if in.ID != "" && in.ID != id {
-		return core.FieldError("id", "is %q but the URL names %q: leave id out or make them equal", truncate(in.ID, 128), id)
+		return core.FieldError("id", "is %q but the URL names %q: leave id out or make them equal", redact.Truncate(in.ID, 128), id)
 	}
 	in.ID, in.CreatedAt, in.UpdatedAt = id, stored.CreatedAt, h.cfg.Now().UTC()
 	if err := h.cfg.Store.UpdateIntegration(r.Context(), in); err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/trailproof/trailproof/internal/redact"
 )
 
 // Limits of an action document.
@@ -112,7 +114,7 @@ func parseStartTime(m member, s string) (time.Time, error) {
 	if err != nil {
 		line, col := position(m.doc, m.off)
 		return time.Time{}, FieldError(m.field, "%q is not an RFC 3339 time; write it like \"2024-07-30T21:31:05Z\" (line %d, column %d)",
-			truncate(s, 64), line, col)
+			redact.Truncate(s, 64), line, col)
 	}
 	return t.UTC(), nil
 }
@@ -152,7 +154,7 @@ func decodeActor(m member, actor *Actor) error {
 }
 
 func unknownFieldError(field, key string, allowed []string) *Error {
-	field = truncate(field, 128)
+	field = redact.Truncate(field, 128)
 	if s := suggest(key, allowed); s != "" {
 		return FieldError(field, "unknown field; did you mean %q?", s)
 	}

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/trailproof/trailproof/internal/redact"
 )
 
 // checkIntegration makes every semantic check of a decoded integration and returns all the
@@ -245,7 +246,7 @@ func checkFieldMapEntry(target string, paths []string) []*Error {
 	field := fFieldMap + "." + target
 	if !slices.Contains(FieldMapTargets, target) {
 		return []*Error{FieldError(field, "unknown field-map target %q; the targets are %s",
-			truncate(target, 64), strings.Join(FieldMapTargets, ", "))}
+			redact.Truncate(target, 64), strings.Join(FieldMapTargets, ", "))}
 	}
 	if len(paths) == 0 {
 		return []*Error{FieldError(field, "must list at least one path (leave the target out to keep its default)")}
@@ -310,7 +311,7 @@ func topField(f string) string {
 // unknownSettingError explains a member the document's form does not have: an MSI setting in a
 // Legacy document, the other form's region field, a misspelling, or something unknown.
 func unknownSettingError(key, typ string) *Error {
-	k := truncate(key, 64)
+	k := redact.Truncate(key, 64)
 	switch {
 	case typ == TypeLegacy && key == fAWSRegion:
 		return FieldError(k, "is not allowed in a legacy integration: the legacy form names the region amazonRegion")

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/trailproof/trailproof/internal/redact"
 )
 
 // ---- JSON reading shared by the settings and the action ----
@@ -85,7 +87,7 @@ func checkDuplicates(members []member) error {
 	for _, m := range members {
 		if seen[m.key] {
 			line, col := position(m.doc, m.off)
-			return FieldError(truncate(m.field, 128), "is given twice (again at line %d, column %d); keep one", line, col)
+			return FieldError(redact.Truncate(m.field, 128), "is given twice (again at line %d, column %d); keep one", line, col)
 		}
 		seen[m.key] = true
 	}
@@ -289,14 +291,4 @@ func readInputFile(path string) ([]byte, error) {
 
 func hasControl(s string) bool {
 	return strings.ContainsFunc(s, unicode.IsControl)
-}
-
-// truncate shortens user-supplied names quoted in messages, so that a pasted blob cannot flood
-// a log line.
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n]) + "..."
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/corpus"
+	"github.com/trailproof/trailproof/internal/redact"
 )
 
 // Limits and defaults of LookupEvents, as AWS documents them.
@@ -436,7 +437,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", contentTypeJSON11)
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	_, _ = w.Write(buf.Bytes())
-	e.log.Debug("lookupEvents", "accessKeyId", maskKey(kr.AccessKeyID), "region", kr.Region,
+	e.log.Debug("lookupEvents", "accessKeyId", redact.MaskKey(kr.AccessKeyID), "region", kr.Region,
 		"events", len(resp.Events), "nextToken", resp.NextToken != "", "requestId", reqID)
 }
 
@@ -490,7 +491,7 @@ func (e *Emulator) authorize(r *http.Request, body []byte, cred credential, hasC
 		if account == "" {
 			account = "000000000000"
 		}
-		return badRequest(CodeAccessDenied, "User: arn:aws:iam::%s:user/%s is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action", account, maskKey(key.AccessKeyID))
+		return badRequest(CodeAccessDenied, "User: arn:aws:iam::%s:user/%s is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action", account, redact.MaskKey(key.AccessKeyID))
 	}
 	return nil
 }
@@ -512,12 +513,12 @@ func (e *Emulator) admit(kr KeyRegion, now time.Time) *apiError {
 	if e.faults.Throttle > 0 && e.rng.Float64() < e.faults.Throttle {
 		e.stats.ThrottledFault++
 		e.keyStats(kr).Throttled++
-		e.log.Info("injected fault", "fault", "throttle", "accessKeyId", maskKey(kr.AccessKeyID), "region", kr.Region)
+		e.log.Info("injected fault", "fault", "throttle", "accessKeyId", redact.MaskKey(kr.AccessKeyID), "region", kr.Region)
 		return badRequest(CodeThrottling, "Rate exceeded")
 	}
 	if e.faults.Error > 0 && e.rng.Float64() < e.faults.Error {
 		e.stats.Errors++
-		e.log.Info("injected fault", "fault", "error", "accessKeyId", maskKey(kr.AccessKeyID), "region", kr.Region)
+		e.log.Info("injected fault", "fault", "error", "accessKeyId", redact.MaskKey(kr.AccessKeyID), "region", kr.Region)
 		return &apiError{status: http.StatusInternalServerError, code: CodeInternalFailure, message: "The request processing has failed because of an unknown error, exception or failure."}
 	}
 	return nil
@@ -638,7 +639,7 @@ func (e *Emulator) writeError(w http.ResponseWriter, r *http.Request, aerr *apiE
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(aerr.status)
 	_, _ = w.Write(body)
-	e.log.Debug("lookupEvents refused", "accessKeyId", maskKey(accessKeyID), "status", aerr.status,
+	e.log.Debug("lookupEvents refused", "accessKeyId", redact.MaskKey(accessKeyID), "status", aerr.status,
 		"errorType", aerr.code, "message", aerr.message, "requestId", w.Header().Get("x-amzn-RequestId"))
 	_ = r
 }
