@@ -348,17 +348,12 @@ type lookupRequest struct {
 	NextToken  *string `json:"NextToken"`
 }
 
-// wireEvent is types.Event on the wire.
+// wireEvent is types.Event on the wire: the envelope, with EventTime in epoch seconds as JSON 1.1
+// sends it (the outer field hides the envelope's RFC 3339 one), and the record as a string.
 type wireEvent struct {
-	EventID         string            `json:"EventId"`
-	EventName       string            `json:"EventName,omitempty"`
-	ReadOnly        string            `json:"ReadOnly,omitempty"`
-	AccessKeyID     string            `json:"AccessKeyId,omitempty"`
-	EventTime       json.Number       `json:"EventTime"`
-	EventSource     string            `json:"EventSource,omitempty"`
-	Username        string            `json:"Username,omitempty"`
-	Resources       []corpus.Resource `json:"Resources"`
-	CloudTrailEvent string            `json:"CloudTrailEvent"`
+	corpus.Envelope
+	EventTime       json.Number `json:"EventTime"`
+	CloudTrailEvent string      `json:"CloudTrailEvent"`
 }
 
 type lookupResponse struct {
@@ -614,19 +609,14 @@ func (e *Emulator) lookup(q query, now time.Time) (lookupResponse, *apiError) {
 }
 
 func toWire(en *entry) wireEvent {
-	res := en.env.Resources
-	if res == nil {
-		res = []corpus.Resource{}
+	env := en.env
+	env.EventID = en.id
+	if env.Resources == nil {
+		env.Resources = []corpus.Resource{}
 	}
 	return wireEvent{
-		EventID:         en.id,
-		EventName:       en.env.EventName,
-		ReadOnly:        en.env.ReadOnly,
-		AccessKeyID:     en.env.AccessKeyID,
+		Envelope:        env,
 		EventTime:       json.Number(strconv.FormatFloat(float64(en.at.UnixMilli())/1000, 'f', -1, 64)),
-		EventSource:     en.env.EventSource,
-		Username:        en.env.Username,
-		Resources:       res,
 		CloudTrailEvent: en.record,
 	}
 }
