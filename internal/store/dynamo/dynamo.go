@@ -98,6 +98,7 @@ type api interface {
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 // Store is a core.Store in one DynamoDB table. It is safe for concurrent use.
@@ -295,15 +296,17 @@ func (s *Store) CreateIntegration(ctx context.Context, in *core.Integration) err
 	return err
 }
 
-// UpdateIntegration replaces an integration; ENOTFOUND when absent.
+// UpdateIntegration replaces an integration; ENOTFOUND when absent. It sets the settings and
+// secrets rather than putting the item, which keeps the set of active runs (see guard.go).
 func (s *Store) UpdateIntegration(ctx context.Context, in *core.Integration) error {
-	err := s.putIntegration(ctx, in, "attribute_exists(PK)")
+	err := s.putIntegration(ctx, in, "")
 	if isConditionFailed(err) {
 		return notFound("integration", in.ID)
 	}
 	return err
 }
 
+// putIntegration puts a new integration under cond, or with cond "" updates an existing one.
 func (s *Store) putIntegration(ctx context.Context, in *core.Integration, cond string) error {
 	if in.ID == "" {
 		return core.FieldError("id", "an integration needs an ID")
@@ -317,8 +320,18 @@ func (s *Store) putIntegration(ctx context.Context, in *core.Integration, cond s
 	if sealed.Secrets != nil {
 		item["secrets"] = attrB(sealed.Secrets)
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &s.table, Item: item, ConditionExpression: aws.String(cond)})
+	if cond == "" {
+		expr, values := "SET settings = :s REMOVE secrets", map[string]types.AttributeValue{":s": item["settings"]}
+		if sealed.Secrets != nil {
+			expr, values[":b"] = "SET settings = :s, secrets = :b", item["secrets"]
+		}
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.table, Key: key(integrationsPK, integrationSK(in.ID)), UpdateExpression: aws.String(expr),
+			ConditionExpression: aws.String("attribute_exists(PK)"), ExpressionAttributeValues: values})
+	} else {
+		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: &s.table, Item: item, ConditionExpression: aws.String(cond)})
+	}
 	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("put integration %s: %w", in.ID, err)
 	}
@@ -361,20 +374,6 @@ func (s *Store) ListIntegrations(ctx context.Context) ([]*core.Integration, erro
 		return nil, fmt.Errorf("list integrations: %w", err)
 	}
 	return out, nil
-}
-
-// DeleteIntegration removes an integration; ENOTFOUND when absent.
-func (s *Store) DeleteIntegration(ctx context.Context, id string) error {
-	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: &s.table, Key: key(integrationsPK, integrationSK(id)),
-		ConditionExpression: aws.String("attribute_exists(PK)")})
-	if isConditionFailed(err) {
-		return notFound("integration", id)
-	}
-	if err != nil {
-		return fmt.Errorf("delete integration %s: %w", id, err)
-	}
-	return nil
 }
 
 // query runs a Query to its last page, handing each item to fn.

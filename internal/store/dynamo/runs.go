@@ -31,6 +31,7 @@ func chunkSK(token string, n int) string { return fmt.Sprintf("%s%06d", chunkPre
 // runState is what the META item says about the stored version and its results.
 type runState struct {
 	version int64
+	status  string
 	hash    string
 	token   string
 	chunks  int
@@ -38,7 +39,7 @@ type runState struct {
 }
 
 func stateOf(item map[string]types.AttributeValue) runState {
-	return runState{version: getN(item, "version"), hash: getS(item, "rhash"), token: getS(item, "rtok"),
+	return runState{version: getN(item, "version"), status: getS(item, "status"), hash: getS(item, "rhash"), token: getS(item, "rtok"),
 		chunks: int(getN(item, "rchunks")), ttl: getN(item, AttrTTL)}
 }
 
@@ -49,9 +50,17 @@ func (s *Store) CreateRun(ctx context.Context, r *core.Run) error {
 	}
 	stored := *r
 	stored.Version = 1
-	err := s.writeRun(ctx, &stored, runState{ttl: s.ttl(s.now())}, "attribute_not_exists(PK)", nil)
+	// The run is bound to its integration in the same transaction (see guard.go).
+	with := s.integrationExists(r.IntegrationID)
+	if !core.Ended(r.Status) {
+		with = s.markActive(r.IntegrationID, r.RunID, true)
+	}
+	err := s.writeRun(ctx, &stored, runState{ttl: s.ttl(s.now())}, "attribute_not_exists(PK)", nil, with)
 	if isConditionFailed(err) {
 		return core.Errorf(core.ECONFLICT, "run %q already exists", r.RunID)
+	}
+	if errors.Is(err, errIntegrationGone) {
+		return notFound("integration", r.IntegrationID)
 	}
 	if err != nil {
 		return fmt.Errorf("create run %s: %w", r.RunID, err)
@@ -65,8 +74,8 @@ func (s *Store) CreateRun(ctx context.Context, r *core.Run) error {
 func (s *Store) UpdateRun(ctx context.Context, r *core.Run) error {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &s.table, Key: key(runPK(r.RunID), runMetaSK), ConsistentRead: aws.Bool(true),
-		ProjectionExpression:     aws.String("#v, rhash, rtok, rchunks, #ttl"),
-		ExpressionAttributeNames: map[string]string{"#v": "version", "#ttl": AttrTTL},
+		ProjectionExpression:     aws.String("#v, #st, rhash, rtok, rchunks, #ttl"),
+		ExpressionAttributeNames: map[string]string{"#v": "version", "#st": "status", "#ttl": AttrTTL},
 	})
 	if err != nil {
 		return fmt.Errorf("update run %s: %w", r.RunID, err)
@@ -81,8 +90,18 @@ func (s *Store) UpdateRun(ctx context.Context, r *core.Run) error {
 	}
 	stored := *r
 	stored.Version = r.Version + 1
-	err = s.writeRun(ctx, &stored, prev, "#v = :v",
-		map[string]types.AttributeValue{":v": attrN(r.Version)})
+	values := map[string]types.AttributeValue{":v": attrN(r.Version)}
+	var with *types.TransactWriteItem
+	if core.Ended(r.Status) != core.Ended(prev.status) { // a run that ends leaves its integration's active runs
+		with = s.markActive(r.IntegrationID, r.RunID, !core.Ended(r.Status))
+	}
+	err = s.writeRun(ctx, &stored, prev, "#v = :v", values, with)
+	if errors.Is(err, errIntegrationGone) && core.Ended(r.Status) {
+		err = s.writeRun(ctx, &stored, prev, "#v = :v", values, nil) // nothing to unmark
+	}
+	if errors.Is(err, errIntegrationGone) {
+		return notFound("integration", r.IntegrationID)
+	}
 	if isConditionFailed(err) {
 		return conflict
 	}
@@ -95,8 +114,9 @@ func (s *Store) UpdateRun(ctx context.Context, r *core.Run) error {
 
 // writeRun puts r's META item under cond, after writing its result chunks when they do not fit
 // in the item. prev is the stored state (zero for a new run): its chunks are reused when the lists
-// did not change and deleted once the new META item no longer names them.
-func (s *Store) writeRun(ctx context.Context, r *core.Run, prev runState, cond string, values map[string]types.AttributeValue) error {
+// did not change and deleted once the new META item no longer names them. With with, the META
+// item and with are written in one transaction (see putWith).
+func (s *Store) writeRun(ctx context.Context, r *core.Run, prev runState, cond string, values map[string]types.AttributeValue, with *types.TransactWriteItem) error {
 	summary, results := enc.Split(r)
 	sj, err := json.Marshal(summary)
 	if err != nil {
@@ -139,10 +159,16 @@ func (s *Store) writeRun(ctx context.Context, r *core.Run, prev runState, cond s
 	if strings.Contains(cond, "#v") {
 		names = map[string]string{"#v": "version"}
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &s.table, Item: item, ConditionExpression: aws.String(cond),
-		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-	})
+	put := &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values}
+	if with != nil {
+		err = s.putWith(ctx, put, with)
+	} else {
+		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
+			ExpressionAttributeNames: put.ExpressionAttributeNames, ExpressionAttributeValues: put.ExpressionAttributeValues,
+		})
+	}
 	if err != nil {
 		if newToken != "" && newToken != prev.token {
 			// Nobody else knows this token: the chunks are ours to remove.
