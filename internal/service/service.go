@@ -137,4 +137,3 @@ func sameAction(a, b *core.Action) bool {
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
 }
-
