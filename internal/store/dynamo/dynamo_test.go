@@ -494,3 +494,27 @@ func TestLegacyRun(t *testing.T) {
 	}
 	storetest.CheckLegacyFailedRun(t, got)
 }
+
+// TestDeleteGuardExpiredRun: a run that expired (TTL) while still active leaves its ID in the
+// integration's set of active runs; the delete finds the run gone, drops the ID and proceeds.
+func TestDeleteGuardExpiredRun(t *testing.T) {
+	ctx := context.Background()
+	s, client := newTestStore(t)
+	storetest.AddRunIntegration(t, s)
+	r := storetest.NewRun("expired", core.StatusQuerying)
+	if err := s.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteIntegration(ctx, "int-1"); core.ErrorCode(err) != core.ECONFLICT {
+		t.Fatalf("delete with an active run: %v, want ECONFLICT", err)
+	}
+	if _, err := client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key(runPK("expired"), runMetaSK)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteIntegration(ctx, "int-1"); err != nil {
+		t.Fatalf("delete once the run expired: %v", err)
+	}
+	if _, err := s.GetIntegration(ctx, "int-1"); core.ErrorCode(err) != core.ENOTFOUND {
+		t.Errorf("the integration is still stored: %v", err)
+	}
+}

@@ -112,10 +112,13 @@ func (s *Store) DeleteIntegration(ctx context.Context, id string) error {
 		if out.Item == nil {
 			return notFound("integration", id)
 		}
-		ss, _ := out.Item[attrActiveRuns].(*types.AttributeValueMemberSS)
-		if ss == nil || attempt+1 >= maxTxAttempts {
-			// The set changed between the two reads, again and again: the integration is busy.
+		if attempt+1 >= maxTxAttempts {
+			// The set changed between the reads, again and again: the integration is busy.
 			return core.Errorf(core.ECONFLICT, "integration %q is starting or ending runs: try the delete again", id)
+		}
+		ss, _ := out.Item[attrActiveRuns].(*types.AttributeValueMemberSS)
+		if ss == nil {
+			continue // its last run ended since the delete was refused
 		}
 		for _, runID := range ss.Value {
 			r, err := s.GetRun(ctx, runID)
