@@ -54,6 +54,7 @@ import (
 	"github.com/trailproof/trailproof/internal/connectivity"
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/netguard"
+	"github.com/trailproof/trailproof/internal/service"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
 
@@ -109,6 +110,7 @@ type Handler struct {
 	cfg Config
 	mux *http.ServeMux
 	log *slog.Logger
+	svc *service.Service // the domain rules the handlers apply
 }
 
 // New returns the API handler.
@@ -137,7 +139,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Challenge == "" {
 		cfg.Challenge = `Bearer realm="trailproof"`
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, svc: service.New(cfg.Store, cfg.Engine, cfg.Now)}
 	routes := []struct {
 		pattern string
 		fn      func(http.ResponseWriter, *http.Request) error

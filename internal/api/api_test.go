@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/trailproof/trailproof/internal/testenv"
+	"github.com/trailproof/trailproof/internal/testenv/teststack"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -22,13 +22,11 @@ import (
 
 	"github.com/trailproof/trailproof/internal/api"
 	"github.com/trailproof/trailproof/internal/api/apitest"
-	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/connectivity"
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/emulator"
 	"github.com/trailproof/trailproof/internal/netguard"
 	"github.com/trailproof/trailproof/internal/store/bolt"
-	"github.com/trailproof/trailproof/internal/workflow"
 )
 
 const (
@@ -106,12 +104,6 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	dbPath := filepath.Join(t.TempDir(), "trailproof.db")
-	st, err := bolt.Open(dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	em, err := emulator.New(nil, emulator.WithKeys(emulator.Key{AccessKeyID: accessKey, SecretAccessKey: secret}),
 		emulator.WithLogger(log))
 	if err != nil {
@@ -121,9 +113,8 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(emu.Close)
 	// The test's emulator is the one endpoint it allows, as an operator would with --allow-endpoint.
 	policy := netguard.MustNew([]string{emu.URL}, nil)
-	sources := cloudtrail.NewFactory(context.Background(), cloudtrail.WithLogger(log), cloudtrail.WithRetry(1, time.Millisecond, time.Millisecond),
-		cloudtrail.WithPolicy(policy))
-	eng := workflow.New(st, sources, workflow.WithLogger(log))
+	stk := teststack.New(t, log, policy)
+	st, eng, sources := stk.Store, stk.Engine, stk.Sources
 	s := &starter{}
 	h, err := api.New(api.Config{
 		Store: st, Engine: eng, Runs: s, Logger: log, Auth: api.BearerToken(token), Policy: policy,
@@ -135,7 +126,7 @@ func newEnv(t *testing.T) *env {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, client: &http.Client{Transport: validator.Transport(t, nil)},
-		store: st, dbPath: dbPath, starter: s, logs: logs, emu: emu}
+		store: st, dbPath: stk.DBPath, starter: s, logs: logs, emu: emu}
 }
 
 // response is what a test reads from an answer.

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/redact"
 )
 
 // readJSON reads a JSON request body under the size limit. An empty body is returned as nil
@@ -47,7 +47,7 @@ func checkJSONType(ct string) error {
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || !(mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
-		return core.Errorf(core.EUNSUPPORTED, "Content-Type %q is not supported: send the body as application/json", truncate(ct, 100))
+		return core.Errorf(core.EUNSUPPORTED, "Content-Type %q is not supported: send the body as application/json", redact.Truncate(ct, 100))
 	}
 	return nil
 }
@@ -63,85 +63,4 @@ func pathID(r *http.Request, what string) (string, error) {
 			Message: what + " ID must be 1 to 128 characters of letters, digits, '.', '_' and '-', starting with a letter or digit"}
 	}
 	return id, nil
-}
-
-// member is one top-level member of a JSON object with where its key and value sit.
-type member struct {
-	key                  string
-	keyStart             int // offset of the key's opening quote
-	valueStart, valueEnd int // doc[valueStart:valueEnd] is the value
-	raw                  json.RawMessage
-}
-
-// topMembers lists the members of the JSON object doc with their offsets; ok is false when doc
-// is not one well-formed object (the core parsers then report why, with line and column).
-func topMembers(doc []byte) (ms []member, closing int, ok bool) {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return nil, 0, false
-	}
-	for dec.More() {
-		before := int(dec.InputOffset())
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, 0, false
-		}
-		key, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, 0, false
-		}
-		end := int(dec.InputOffset())
-		ks := before + bytes.IndexByte(doc[before:], '"')
-		ms = append(ms, member{key: key, keyStart: ks, valueStart: end - len(raw), valueEnd: end, raw: raw})
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, 0, false
-	}
-	closing = int(dec.InputOffset()) - 1
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, 0, false // trailing data
-	}
-	return ms, closing, true
-}
-
-func findMember(ms []member, key string) (int, bool) {
-	for i, m := range ms {
-		if m.key == key {
-			return i, true
-		}
-	}
-	return -1, false
-}
-
-// removeMember returns doc without member i, still well-formed JSON.
-func removeMember(doc []byte, ms []member, i int) []byte {
-	var from, to int
-	switch {
-	case i > 0:
-		from, to = ms[i-1].valueEnd, ms[i].valueEnd // ", "key": value
-	case len(ms) > 1:
-		from, to = ms[0].keyStart, ms[1].keyStart // "key": value, (up to the next key)
-	default:
-		from, to = ms[0].keyStart, ms[0].valueEnd
-	}
-	out := append([]byte{}, doc[:from]...)
-	return append(out, doc[to:]...)
-}
-
-// stringValue decodes a member's value as a string; ok is false for anything else.
-func stringValue(m member) (string, bool) {
-	var s string
-	if err := json.Unmarshal(m.raw, &s); err != nil {
-		return "", false
-	}
-	return s, true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -79,22 +79,8 @@ func (h *Handler) putIntegration(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	stored, err := h.cfg.Store.GetIntegration(r.Context(), id)
+	in, err := h.svc.UpdateIntegration(r.Context(), id, body, h.cfg.Policy.CheckIntegration)
 	if err != nil {
-		return err
-	}
-	in, err := core.ParseIntegrationUpdate(body, stored)
-	if err != nil {
-		return err
-	}
-	if err := h.cfg.Policy.CheckIntegration(in); err != nil {
-		return err
-	}
-	if in.ID != "" && in.ID != id {
-		return core.FieldError("id", "is %q but the URL names %q: leave id out or make them equal", truncate(in.ID, 128), id)
-	}
-	in.ID, in.CreatedAt, in.UpdatedAt = id, stored.CreatedAt, h.cfg.Now().UTC()
-	if err := h.cfg.Store.UpdateIntegration(r.Context(), in); err != nil {
 		return err
 	}
 	h.log.InfoContext(r.Context(), "integration updated", "integration", in.ID, "type", in.Type, "region", in.AWSRegion)
@@ -107,19 +93,7 @@ func (h *Handler) deleteIntegration(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if _, err := h.cfg.Store.GetIntegration(r.Context(), id); err != nil {
-		return err
-	}
-	active, err := h.cfg.Store.ListRuns(r.Context(), core.StatusWaiting, core.StatusQuerying)
-	if err != nil {
-		return err
-	}
-	for _, run := range active {
-		if run.IntegrationID == id {
-			return core.Errorf(core.ECONFLICT, "integration %q has a run in progress (%s, %s): cancel it (DELETE /v1/runs/%s) or wait for it to end", id, run.RunID, run.Status, run.RunID)
-		}
-	}
-	if err := h.cfg.Store.DeleteIntegration(r.Context(), id); err != nil {
+	if err := h.svc.DeleteIntegration(r.Context(), id); err != nil {
 		return err
 	}
 	h.log.InfoContext(r.Context(), "integration deleted", "integration", id)

@@ -2,13 +2,9 @@ package api
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
-
-	"github.com/google/uuid"
 
 	"github.com/trailproof/trailproof/internal/core"
 )
@@ -18,14 +14,6 @@ const (
 	DefaultPageLimit = 100
 	MaxPageLimit     = 1000
 )
-
-// runIDPattern: a run ID names its Step Functions execution, whose names are at most 80
-// characters and exclude most punctuation.
-var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$`)
-
-// idempotencyNamespace derives run IDs from Idempotency-Key headers (UUID v5), so the same key
-// for the same integration always names the same run.
-var idempotencyNamespace = uuid.MustParse("6f0d4c52-3d5e-4b8e-9a51-0c7a3f1e2b90")
 
 // Page says which part of a list an answer holds.
 type Page struct {
@@ -64,31 +52,12 @@ func (h *Handler) startRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	runID, body, err := runIDOf(r, integrationID, body)
-	if err != nil {
-		return err
-	}
-	action, err := core.ParseAction(body)
-	if err != nil {
-		return err
-	}
 	ctx := r.Context()
-	replay := false
-	run, err := h.cfg.Store.GetRun(ctx, runID)
-	switch {
-	case err == nil:
-		replay = true
-	case core.ErrorCode(err) == core.ENOTFOUND:
-		if run, err = h.cfg.Engine.CreateRun(ctx, integrationID, action, runID); err != nil {
-			return err
-		}
-	default:
+	run, replay, err := h.svc.StartRun(ctx, integrationID, body, r.Header.Get("Idempotency-Key"))
+	if err != nil {
 		return err
 	}
-	if run.IntegrationID != integrationID || !sameAction(&run.Action, action) {
-		return &core.Error{Code: core.ECONFLICT, Field: "runId", Message: "run " + runID +
-			" already exists for another integration or action; use a new runId (or Idempotency-Key) for a new run"}
-	}
+	runID, action := run.RunID, &run.Action
 	if err := h.cfg.Runs.Start(ctx, runID); err != nil {
 		h.log.ErrorContext(ctx, "cannot start run", "runId", runID, "error", err.Error())
 		return core.Errorf(core.EINTERNAL, "run %s is stored but its workflow could not be started; repeat the request with the same runId to start it", runID)
@@ -105,46 +74,6 @@ func (h *Handler) startRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusAccepted, view)
 	return nil
-}
-
-// runIDOf picks the run's ID: the body's runId (removed from the action), else one derived from
-// the Idempotency-Key header, else a new UUID. Giving both is allowed only if they agree.
-func runIDOf(r *http.Request, integrationID string, body []byte) (string, []byte, error) {
-	var fromBody string
-	if ms, _, ok := topMembers(body); ok {
-		if i, found := findMember(ms, "runId"); found {
-			s, isStr := stringValue(ms[i])
-			if !isStr {
-				return "", nil, core.FieldError("runId", "must be a string")
-			}
-			if !runIDPattern.MatchString(s) {
-				return "", nil, core.FieldError("runId", "must be 1 to 80 characters of letters, digits, '.', '_' and '-', starting with a letter or digit")
-			}
-			fromBody, body = s, removeMember(body, ms, i)
-		}
-	}
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
-		if fromBody != "" {
-			return fromBody, body, nil
-		}
-		return uuid.NewString(), body, nil
-	}
-	if len(key) > 255 || strings.ContainsFunc(key, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
-		return "", nil, core.FieldError("Idempotency-Key", "must be 1 to 255 printable characters")
-	}
-	derived := uuid.NewSHA1(idempotencyNamespace, []byte(integrationID+"\x00"+key)).String()
-	if fromBody != "" && fromBody != derived {
-		return "", nil, core.FieldError("runId", "and the Idempotency-Key header name different runs: send one of them")
-	}
-	return derived, body, nil
-}
-
-// sameAction reports whether a repeated start request carries the action the run was made for.
-func sameAction(a, b *core.Action) bool {
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return string(ja) == string(jb)
 }
 
 func (h *Handler) getRun(w http.ResponseWriter, r *http.Request) error {

@@ -222,7 +222,7 @@ func fingerprint(in *core.Integration) string {
 }
 
 func (f *Factory) build(ctx context.Context, in *core.Integration) (*Source, error) {
-	scrub := newScrubber(in)
+	scrub := in.Scrubber()
 	timeout := in.TimeoutD()
 	if timeout <= 0 {
 		timeout = core.DefaultTimeout * time.Second
@@ -361,27 +361,6 @@ func nameOf(in *core.Integration) string {
 		return in.ID
 	}
 	return in.Name
-}
-
-// newScrubber replaces every secret of in (and a proxy password) with the redaction marker, for
-// text that came from elsewhere (SDK errors, server messages) and may quote them.
-func newScrubber(in *core.Integration) *strings.Replacer {
-	var pairs []string
-	add := func(v string) {
-		if len(v) >= 4 {
-			pairs = append(pairs, v, core.Redacted)
-		}
-	}
-	add(in.SecretAccessKey.Reveal())
-	add(in.SessionToken.Reveal())
-	add(in.ExternalID.Reveal())
-	if u, err := url.Parse(in.Proxy); err == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			add(p)
-			add(url.QueryEscape(p))
-		}
-	}
-	return strings.NewReplacer(pairs...)
 }
 
 // userAgentOptions turns "a/1 b/2 c" into user-agent entries a/1, b/2 and c.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/corpus"
 	"github.com/trailproof/trailproof/internal/errclass"
 )
 
@@ -300,24 +301,6 @@ func (s *Source) typedError(k kind, region string, d errclass.Diagnosis, attempt
 	}
 }
 
-// envelope is the LookupEvents event without its CloudTrailEvent, under the SDK's field names
-// (field-map paths such as Resources.0.ResourceName address it).
-type envelope struct {
-	EventID     string             `json:"EventId,omitempty"`
-	EventName   string             `json:"EventName,omitempty"`
-	EventSource string             `json:"EventSource,omitempty"`
-	EventTime   string             `json:"EventTime,omitempty"`
-	Username    string             `json:"Username,omitempty"`
-	AccessKeyID string             `json:"AccessKeyId,omitempty"`
-	ReadOnly    string             `json:"ReadOnly,omitempty"`
-	Resources   []envelopeResource `json:"Resources,omitempty"`
-}
-
-type envelopeResource struct {
-	ResourceType string `json:"ResourceType,omitempty"`
-	ResourceName string `json:"ResourceName,omitempty"`
-}
-
 // recordKeys are the record fields convert falls back on when the envelope lacks them.
 type recordKeys struct {
 	EventID   string    `json:"eventID"`
@@ -360,23 +343,21 @@ func (s *Source) convert(ev types.Event, region, category string) core.RawEvent 
 		}
 	}
 	// EventId and EventTime fall back on the record's, so that envelope paths always resolve.
-	env := envelope{
+	env := corpus.Envelope{
 		EventID:     raw.EventID,
 		EventName:   aws.ToString(ev.EventName),
 		EventSource: aws.ToString(ev.EventSource),
+		EventTime:   raw.EventTime,
 		Username:    aws.ToString(ev.Username),
 		AccessKeyID: aws.ToString(ev.AccessKeyId),
 		ReadOnly:    aws.ToString(ev.ReadOnly),
 	}
-	if !raw.EventTime.IsZero() {
-		env.EventTime = raw.EventTime.Format(time.RFC3339)
-	}
 	for _, r := range ev.Resources {
-		env.Resources = append(env.Resources, envelopeResource{
+		env.Resources = append(env.Resources, corpus.Resource{
 			ResourceType: aws.ToString(r.ResourceType), ResourceName: aws.ToString(r.ResourceName),
 		})
 	}
-	raw.Envelope, _ = json.Marshal(env) // plain strings: cannot fail
+	raw.Envelope = corpus.MarshalEnvelope(env)
 	return raw
 }
 

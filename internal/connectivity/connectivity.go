@@ -43,6 +43,7 @@ import (
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/errclass"
 	"github.com/trailproof/trailproof/internal/netguard"
+	"github.com/trailproof/trailproof/internal/redact"
 )
 
 // Check names, in the order they run.
@@ -157,7 +158,7 @@ func (t *Tester) Test(ctx context.Context, in *core.Integration) Report {
 		{CheckRead, t.checkRead},
 	}
 	rep := Report{OK: true, Checks: make([]Check, 0, len(steps))}
-	st := &state{scrub: scrubber(in)}
+	st := &state{scrub: in.Scrubber()}
 	failed := ""
 	for _, s := range steps {
 		if failed != "" {
@@ -204,7 +205,7 @@ func (t *Tester) checkRegion(_ context.Context, in *core.Integration, _ *state) 
 		r = "ap-south-1"
 	}
 	if !slices.Contains(core.Regions, r) {
-		return failed("UnsupportedRegion", fmt.Sprintf("the region %q is not supported", truncate(r, 40)),
+		return failed("UnsupportedRegion", fmt.Sprintf("the region %q is not supported", redact.Truncate(r, 40)),
 			"set awsRegion (amazonRegion in the legacy form) to one of "+strings.Join(core.Regions, ", "))
 	}
 	return Check{Message: fmt.Sprintf("%s is a supported region", r)}
@@ -539,7 +540,7 @@ func joinCode(code, msg string) string {
 	if msg == "" || msg == "no message" {
 		return code
 	}
-	return code + " (" + truncate(msg, 300) + ")"
+	return code + " (" + redact.Truncate(msg, 300) + ")"
 }
 
 // describeCredentials names the credentials without revealing them: the access key masked.

@@ -3,7 +3,6 @@ package connectivity
 import (
 	"errors"
 	"regexp"
-	"strings"
 
 	"github.com/aws/smithy-go"
 
@@ -41,22 +40,4 @@ func safeCode(in *core.Integration, code string) string {
 		return code
 	}
 	return "UnrecognizedError"
-}
-
-// scrubber replaces every secret of in with the redaction marker in text from elsewhere.
-func scrubber(in *core.Integration) *strings.Replacer {
-	var pairs []string
-	for _, s := range []core.Secret{in.SecretAccessKey, in.SessionToken, in.ExternalID} {
-		if v := s.Reveal(); len(v) >= 4 {
-			pairs = append(pairs, v, core.Redacted)
-		}
-	}
-	return strings.NewReplacer(pairs...)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -2,12 +2,15 @@ package core
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/trailproof/trailproof/internal/redact"
 )
 
 // Limits of an action document.
@@ -18,6 +21,7 @@ const (
 
 // Field names of the action document.
 const (
+	fRunID            = "runId" // in a run start only
 	fJobID            = "jobId"
 	fActionID         = "actionId"
 	fStartTime        = "startTime"
@@ -42,16 +46,42 @@ var roleSessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 // too), validates it and returns it with startTime in UTC. Problems are EINVALID *Errors naming
 // the field: jobId, startTime, actor.accessKeyIds[0], expectedEvents[2].
 func ParseAction(data []byte) (*Action, error) {
+	a, _, err := parseAction(data, false)
+	return a, err
+}
+
+// ParseRunStart decodes the body of a run start: an action that may also carry the run's ID
+// ("runId", 1 to 80 characters that can name a Step Functions execution). runID is "" when the
+// body names none.
+func ParseRunStart(data []byte) (runID string, a *Action, err error) {
+	a, runID, err = parseAction(data, true)
+	return runID, a, err
+}
+
+// runIDPattern: a run ID names its Step Functions execution, whose names are at most 80
+// characters and exclude most punctuation.
+var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$`)
+
+// CheckRunID refuses a run ID that cannot name a Step Functions execution, naming field.
+func CheckRunID(field, id string) error {
+	if !runIDPattern.MatchString(id) {
+		return FieldError(field, "must be 1 to 80 characters of letters, digits, '.', '_' and '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+// parseAction decodes an action document; withRunID accepts a "runId" member beside it.
+func parseAction(data []byte, withRunID bool) (*Action, string, error) {
 	data = bytes.TrimPrefix(data, utf8BOM)
 	members, err := scanDocument(data, "", "the action")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := checkDuplicates(members); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	a := &Action{}
-	var startTime string
+	var startTime, runID string
 	for _, m := range members {
 		var err error
 		switch m.key {
@@ -68,17 +98,23 @@ func ParseAction(data []byte) (*Action, error) {
 			err = decodeActor(m, &a.Actor)
 		case fExpectedEvents:
 			a.ExpectedEvents, _, err = decodeStringList(m)
+		case fRunID:
+			if !withRunID {
+				err = atLine(unknownFieldError(m.field, m.key, actionFields), m)
+				break
+			}
+			runID, err = decodeRunID(m)
 		default:
 			err = atLine(unknownFieldError(m.field, m.key, actionFields), m)
 		}
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	if errs := checkAction(a); len(errs) > 0 {
-		return nil, mostUseful(errs, members)
+		return nil, "", mostUseful(errs, members)
 	}
-	return a, nil
+	return a, runID, nil
 }
 
 // ValidateAction checks an action built in Go with the checks ParseAction makes.
@@ -105,6 +141,15 @@ func LoadActionFile(path string) (*Action, error) {
 	return a, nil
 }
 
+// decodeRunID reads the runId member of a run start (null reads as "" and is refused as empty).
+func decodeRunID(m member) (string, error) {
+	var id string
+	if err := json.Unmarshal(m.raw, &id); err != nil {
+		return "", FieldError(fRunID, "must be a string")
+	}
+	return id, CheckRunID(fRunID, id)
+}
+
 // parseStartTime reads RFC 3339 (fractional seconds allowed) and keeps the instant in UTC, so
 // that every run records its window in one zone whatever the Director's offset.
 func parseStartTime(m member, s string) (time.Time, error) {
@@ -112,7 +157,7 @@ func parseStartTime(m member, s string) (time.Time, error) {
 	if err != nil {
 		line, col := position(m.doc, m.off)
 		return time.Time{}, FieldError(m.field, "%q is not an RFC 3339 time; write it like \"2024-07-30T21:31:05Z\" (line %d, column %d)",
-			truncate(s, 64), line, col)
+			redact.Truncate(s, 64), line, col)
 	}
 	return t.UTC(), nil
 }
@@ -152,7 +197,7 @@ func decodeActor(m member, actor *Actor) error {
 }
 
 func unknownFieldError(field, key string, allowed []string) *Error {
-	field = truncate(field, 128)
+	field = redact.Truncate(field, 128)
 	if s := suggest(key, allowed); s != "" {
 		return FieldError(field, "unknown field; did you mean %q?", s)
 	}

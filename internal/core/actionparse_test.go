@@ -72,6 +72,7 @@ func TestParseActionInvalid(t *testing.T) {
 		{"not an object", `"job-42"`, "", "expected a JSON object"},
 		{"malformed", "{\"jobId\": \"j\",\n \"actionId\" \"a\"}", "", "line 2, column 13"},
 		{"unknown field", actionDoc(`"priority":1`), "priority", "unknown field"},
+		{"runId outside a run start", actionDoc(`"runId":"run-1"`), "runId", "unknown field"},
 		{"misspelt field", `{"jobID":"j","actionId":"a","startTime":"2024-07-30T21:31:05Z"}`, "jobID", `did you mean "jobId"`},
 		{"unknown actor field", actionDoc(`"actor":{"ip":"1.2.3.4"}`), "actor.ip", "unknown field"},
 		{"duplicate", actionDoc(`"jobId":"k"`), "jobId", "given twice"},
@@ -158,5 +159,35 @@ func TestValidateAction(t *testing.T) {
 	} {
 		_, err := ParseAction([]byte(doc))
 		checkFieldError(t, err, "actor", "expectedEvents")
+	}
+}
+
+// TestParseRunStart: a run start is an action with an optional runId, which names the run only
+// when it can name a Step Functions execution.
+func TestParseRunStart(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, runID, errField, phrase string
+	}{
+		{"with runId", actionDoc(`"runId":"run-1","expectedEvents":["ec2.amazonaws.com:GetPasswordData"]`), "run-1", "", ""},
+		{"without runId", actionDoc(`"expectedEvents":["ec2.amazonaws.com:GetPasswordData"]`), "", "", ""},
+		{"runId a number", actionDoc(`"runId":7`), "", "runId", "must be a string"},
+		{"runId null", actionDoc(`"runId":null`), "", "runId", "1 to 80 characters"},
+		{"runId with a space", actionDoc(`"runId":"has space"`), "", "runId", "1 to 80 characters"},
+		{"runId too long", actionDoc(`"runId":"` + strings.Repeat("r", 81) + `"`), "", "runId", "1 to 80 characters"},
+		{"bad action", `{"runId":"run-1","actionId":"a","startTime":"2024-07-30T21:31:05Z"}`, "", "jobId", "is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runID, a, err := ParseRunStart([]byte(tc.doc))
+			if tc.errField == "" {
+				if err != nil || a == nil || runID != tc.runID {
+					t.Fatalf("ParseRunStart = %q, %v, %v; want run ID %q", runID, a, err, tc.runID)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Field != tc.errField || !strings.Contains(err.Error(), tc.phrase) {
+				t.Fatalf("error %v, want one naming %s and saying %q", err, tc.errField, tc.phrase)
+			}
+		})
 	}
 }

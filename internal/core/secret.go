@@ -1,6 +1,10 @@
 package core
 
-import "log/slog"
+import (
+	"log/slog"
+	"net/url"
+	"strings"
+)
 
 // Redacted is what a secret looks like wherever settings are printed, logged or returned.
 const Redacted = "********"
@@ -34,3 +38,26 @@ func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() +
 
 // MarshalText is used by encoders that prefer text; it never writes the value either.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Scrubber replaces every secret of in (secret key, session token, external id and a proxy
+// password, raw and URL-escaped) with Redacted, for text that came from elsewhere (SDK errors,
+// server messages) and may quote them. Values shorter than four characters are left alone: they
+// would redact ordinary words.
+func (in *Integration) Scrubber() *strings.Replacer {
+	var pairs []string
+	add := func(v string) {
+		if len(v) >= 4 {
+			pairs = append(pairs, v, Redacted)
+		}
+	}
+	add(in.SecretAccessKey.Reveal())
+	add(in.SessionToken.Reveal())
+	add(in.ExternalID.Reveal())
+	if u, err := url.Parse(in.Proxy); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			add(p)
+			add(url.QueryEscape(p))
+		}
+	}
+	return strings.NewReplacer(pairs...)
+}

@@ -16,13 +16,17 @@ type IntegrationStore interface {
 	ListIntegrations(ctx context.Context) ([]*Integration, error)
 	// UpdateIntegration replaces an integration; ENOTFOUND when absent.
 	UpdateIntegration(ctx context.Context, in *Integration) error
-	// DeleteIntegration removes an integration; ENOTFOUND when absent.
+	// DeleteIntegration removes an integration; ENOTFOUND when absent, and ECONFLICT
+	// (ActiveRunConflict) while a run of it is waiting or querying. The check and the delete are
+	// one atomic step against CreateRun: a run started concurrently either is refused or blocks
+	// the delete, never outlives its integration.
 	DeleteIntegration(ctx context.Context, id string) error
 }
 
 // RunStore keeps runs and the raw events read for them.
 type RunStore interface {
-	// CreateRun stores a new run with Version 1; ECONFLICT when the run ID exists.
+	// CreateRun stores a new run with Version 1; ECONFLICT when the run ID exists, ENOTFOUND
+	// when its integration does not (checked in the same atomic step as the write).
 	CreateRun(ctx context.Context, r *Run) error
 	// GetRun returns the run, result lists included; ENOTFOUND when absent.
 	GetRun(ctx context.Context, id string) (*Run, error)
@@ -118,4 +122,12 @@ type SensorStore interface {
 	PutSensors(ctx context.Context, integrationID string, sensors []Sensor) error
 	// ListSensors returns an integration's sensors ordered by UUID (none: an empty list).
 	ListSensors(ctx context.Context, integrationID string) ([]Sensor, error)
+}
+
+// ActiveRunConflict is the ECONFLICT error of DeleteIntegration when run, a run of the
+// integration, is still waiting or querying. Every store returns this one, so that the message
+// the API shows is the same whichever store holds the runs.
+func ActiveRunConflict(integrationID string, run *Run) error {
+	return Errorf(ECONFLICT, "integration %q has a run in progress (%s, %s): cancel it (DELETE /v1/runs/%s) or wait for it to end",
+		integrationID, run.RunID, run.Status, run.RunID)
 }

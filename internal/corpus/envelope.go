@@ -18,7 +18,7 @@ type Envelope struct {
 	EventID     string     `json:"EventId"`
 	EventName   string     `json:"EventName,omitempty"`
 	EventSource string     `json:"EventSource,omitempty"`
-	EventTime   time.Time  `json:"EventTime"`
+	EventTime   time.Time  `json:"EventTime,omitzero"` // RFC 3339; left out when unknown
 	Username    string     `json:"Username,omitempty"`
 	AccessKeyID string     `json:"AccessKeyId,omitempty"`
 	ReadOnly    string     `json:"ReadOnly,omitempty"` // "true" or "false", a string as in LookupEvents

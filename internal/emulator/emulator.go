@@ -28,6 +28,7 @@ import (
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/corpus"
+	"github.com/trailproof/trailproof/internal/redact"
 )
 
 // Limits and defaults of LookupEvents, as AWS documents them.
@@ -108,118 +109,6 @@ type entry struct {
 	record   string // CloudTrailEvent
 	region   string
 	category string
-}
-
-// Option configures an Emulator.
-type Option func(*Emulator) error
-
-// WithClock sets the clock that delivery delay, rate limiting and slow faults use (default
-// clock.Real). Share one clock.Virtual with the client to replay time without sleeping.
-func WithClock(c clock.Clock) Option {
-	return func(e *Emulator) error {
-		if c == nil {
-			return core.FieldError("clock", "must not be nil")
-		}
-		e.clk = c
-		return nil
-	}
-}
-
-// WithDeliveryDelay makes each record visible only once the clock reaches its eventTime + d, as
-// CloudTrail delivers events minutes after the call (default 0).
-func WithDeliveryDelay(d time.Duration) Option {
-	return func(e *Emulator) error {
-		if d < 0 {
-			return core.FieldError("deliveryDelay", "must not be negative, got %s", d)
-		}
-		e.delay = d
-		return nil
-	}
-}
-
-// WithRate sets the calls per second allowed per access key and region (default 2, AWS's limit);
-// 0 turns rate limiting off. The bucket holds ceil(perSecond) calls unless WithBurst says otherwise.
-func WithRate(perSecond float64) Option {
-	return func(e *Emulator) error {
-		if perSecond < 0 || math.IsNaN(perSecond) || math.IsInf(perSecond, 0) {
-			return core.FieldError("rate", "must be a number of calls per second >= 0, got %v", perSecond)
-		}
-		if perSecond == 0 {
-			e.limit = rate.Inf
-		} else {
-			e.limit = rate.Limit(perSecond)
-		}
-		return nil
-	}
-}
-
-// WithBurst sets the token bucket's size: how many calls may come at once after a pause.
-func WithBurst(n int) Option {
-	return func(e *Emulator) error {
-		if n < 1 {
-			return core.FieldError("burst", "must be at least 1, got %d", n)
-		}
-		e.burst = n
-		return nil
-	}
-}
-
-// WithFaults injects faults (see ParseFaults).
-func WithFaults(f Faults) Option {
-	return func(e *Emulator) error {
-		for name, v := range map[string]float64{"throttle": f.Throttle, "error": f.Error, "dup": f.Dup} {
-			if v < 0 || v > 1 || math.IsNaN(v) {
-				return core.FieldError("faults", "%s=%v: want a fraction between 0 and 1", name, v)
-			}
-		}
-		if f.Slow < 0 {
-			return core.FieldError("faults", "slow=%s: must not be negative", f.Slow)
-		}
-		e.faults = f
-		return nil
-	}
-}
-
-// WithKeys restricts the emulator to these access keys; without it any key is accepted.
-func WithKeys(keys ...Key) Option {
-	return func(e *Emulator) error {
-		e.keys = map[string]Key{}
-		for _, k := range keys {
-			if k.AccessKeyID == "" {
-				return core.FieldError("keys", "an access key id is empty")
-			}
-			e.keys[k.AccessKeyID] = k
-		}
-		return nil
-	}
-}
-
-// WithVerifier sets the signature check run on each call (see Verifier). By default, with keys
-// (WithKeys), SigV4Verifier checks every signature; nil turns the check off.
-func WithVerifier(v Verifier) Option {
-	return func(e *Emulator) error { e.verify, e.verifySet = v, true; return nil }
-}
-
-// WithRegionFilter, when on (the default), serves a call only the records whose awsRegion is the
-// region the call was signed for, as CloudTrail does; see WithAnyRegion.
-func WithRegionFilter(on bool) Option {
-	return func(e *Emulator) error { e.regionFilter = on; return nil }
-}
-
-// WithSeed fixes the random source of injected faults and of NextToken signing, so that a test
-// sees the same faults and tokens on every run. Without it both are random.
-func WithSeed(seed uint64) Option {
-	return func(e *Emulator) error { e.seed(seed); return nil }
-}
-
-// WithLogger logs each call at debug level and faults at info (default: discard).
-func WithLogger(l *slog.Logger) Option {
-	return func(e *Emulator) error {
-		if l != nil {
-			e.log = l
-		}
-		return nil
-	}
 }
 
 // New returns an emulator serving events (typically from corpus.Load). Events with the same
@@ -347,17 +236,12 @@ type lookupRequest struct {
 	NextToken  *string `json:"NextToken"`
 }
 
-// wireEvent is types.Event on the wire.
+// wireEvent is types.Event on the wire: the envelope, with EventTime in epoch seconds as JSON 1.1
+// sends it (the outer field hides the envelope's RFC 3339 one), and the record as a string.
 type wireEvent struct {
-	EventID         string            `json:"EventId"`
-	EventName       string            `json:"EventName,omitempty"`
-	ReadOnly        string            `json:"ReadOnly,omitempty"`
-	AccessKeyID     string            `json:"AccessKeyId,omitempty"`
-	EventTime       json.Number       `json:"EventTime"`
-	EventSource     string            `json:"EventSource,omitempty"`
-	Username        string            `json:"Username,omitempty"`
-	Resources       []corpus.Resource `json:"Resources"`
-	CloudTrailEvent string            `json:"CloudTrailEvent"`
+	corpus.Envelope
+	EventTime       json.Number `json:"EventTime"`
+	CloudTrailEvent string      `json:"CloudTrailEvent"`
 }
 
 type lookupResponse struct {
@@ -436,7 +320,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", contentTypeJSON11)
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	_, _ = w.Write(buf.Bytes())
-	e.log.Debug("lookupEvents", "accessKeyId", maskKey(kr.AccessKeyID), "region", kr.Region,
+	e.log.Debug("lookupEvents", "accessKeyId", redact.MaskKey(kr.AccessKeyID), "region", kr.Region,
 		"events", len(resp.Events), "nextToken", resp.NextToken != "", "requestId", reqID)
 }
 
@@ -490,7 +374,7 @@ func (e *Emulator) authorize(r *http.Request, body []byte, cred credential, hasC
 		if account == "" {
 			account = "000000000000"
 		}
-		return badRequest(CodeAccessDenied, "User: arn:aws:iam::%s:user/%s is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action", account, maskKey(key.AccessKeyID))
+		return badRequest(CodeAccessDenied, "User: arn:aws:iam::%s:user/%s is not authorized to perform: cloudtrail:LookupEvents because no identity-based policy allows the cloudtrail:LookupEvents action", account, redact.MaskKey(key.AccessKeyID))
 	}
 	return nil
 }
@@ -512,12 +396,12 @@ func (e *Emulator) admit(kr KeyRegion, now time.Time) *apiError {
 	if e.faults.Throttle > 0 && e.rng.Float64() < e.faults.Throttle {
 		e.stats.ThrottledFault++
 		e.keyStats(kr).Throttled++
-		e.log.Info("injected fault", "fault", "throttle", "accessKeyId", maskKey(kr.AccessKeyID), "region", kr.Region)
+		e.log.Info("injected fault", "fault", "throttle", "accessKeyId", redact.MaskKey(kr.AccessKeyID), "region", kr.Region)
 		return badRequest(CodeThrottling, "Rate exceeded")
 	}
 	if e.faults.Error > 0 && e.rng.Float64() < e.faults.Error {
 		e.stats.Errors++
-		e.log.Info("injected fault", "fault", "error", "accessKeyId", maskKey(kr.AccessKeyID), "region", kr.Region)
+		e.log.Info("injected fault", "fault", "error", "accessKeyId", redact.MaskKey(kr.AccessKeyID), "region", kr.Region)
 		return &apiError{status: http.StatusInternalServerError, code: CodeInternalFailure, message: "The request processing has failed because of an unknown error, exception or failure."}
 	}
 	return nil
@@ -613,19 +497,14 @@ func (e *Emulator) lookup(q query, now time.Time) (lookupResponse, *apiError) {
 }
 
 func toWire(en *entry) wireEvent {
-	res := en.env.Resources
-	if res == nil {
-		res = []corpus.Resource{}
+	env := en.env
+	env.EventID = en.id
+	if env.Resources == nil {
+		env.Resources = []corpus.Resource{}
 	}
 	return wireEvent{
-		EventID:         en.id,
-		EventName:       en.env.EventName,
-		ReadOnly:        en.env.ReadOnly,
-		AccessKeyID:     en.env.AccessKeyID,
+		Envelope:        env,
 		EventTime:       json.Number(strconv.FormatFloat(float64(en.at.UnixMilli())/1000, 'f', -1, 64)),
-		EventSource:     en.env.EventSource,
-		Username:        en.env.Username,
-		Resources:       res,
 		CloudTrailEvent: en.record,
 	}
 }
@@ -638,7 +517,7 @@ func (e *Emulator) writeError(w http.ResponseWriter, r *http.Request, aerr *apiE
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(aerr.status)
 	_, _ = w.Write(body)
-	e.log.Debug("lookupEvents refused", "accessKeyId", maskKey(accessKeyID), "status", aerr.status,
+	e.log.Debug("lookupEvents refused", "accessKeyId", redact.MaskKey(accessKeyID), "status", aerr.status,
 		"errorType", aerr.code, "message", aerr.message, "requestId", w.Header().Get("x-amzn-RequestId"))
 	_ = r
 }

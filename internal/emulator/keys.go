@@ -49,11 +49,3 @@ func parseCredential(authorization string) (c credential, ok bool) {
 	}
 	return credential{AccessKeyID: parts[0], Region: parts[2], Service: parts[3]}, true
 }
-
-// maskKey keeps enough of an access key id to tell keys apart in logs.
-func maskKey(id string) string {
-	if len(id) <= 8 {
-		return id
-	}
-	return id[:4] + "..." + id[len(id)-4:]
-}

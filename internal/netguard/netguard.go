@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/redact"
 )
 
 // Environment variables holding the operator's allow-lists (comma-separated HOST[:PORT]).
@@ -63,7 +64,7 @@ func New(endpoints, proxies []string) (*Policy, error) {
 		for _, s := range l.in {
 			e, err := parseEntry(s)
 			if err != nil {
-				return nil, core.FieldError(l.flag, "%q is not HOST or HOST:PORT (e.g. 127.0.0.1:4566 or proxy.corp.example:3128): %v", truncate(s, 100), err)
+				return nil, core.FieldError(l.flag, "%q is not HOST or HOST:PORT (e.g. 127.0.0.1:4566 or proxy.corp.example:3128): %v", redact.Truncate(s, 100), err)
 			}
 			*l.out = append(*l.out, e)
 		}
@@ -343,11 +344,4 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 			return nil
 		}}
 	return nd.DialContext(ctx, network, address)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

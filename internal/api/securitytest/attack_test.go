@@ -10,20 +10,18 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/trailproof/trailproof/internal/api"
-	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/connectivity"
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/netguard"
 	"github.com/trailproof/trailproof/internal/server"
 	"github.com/trailproof/trailproof/internal/store/bolt"
-	"github.com/trailproof/trailproof/internal/workflow"
+	"github.com/trailproof/trailproof/internal/testenv/teststack"
 )
 
 // The owner's credentials. None of them, nor a SigV4 signature or a session token header, may
@@ -109,16 +107,10 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "trailproof.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.DiscardHandler)
 	var policy *netguard.Policy // the default: AWS CloudTrail hosts only
-	sources := cloudtrail.NewFactory(context.Background(), cloudtrail.WithPolicy(policy), cloudtrail.WithLogger(log),
-		cloudtrail.WithRetry(1, time.Millisecond, time.Millisecond))
-	eng := workflow.New(st, sources, workflow.WithLogger(log))
+	stk := teststack.New(t, log, policy)
+	st, eng, sources := stk.Store, stk.Engine, stk.Sources
 	runner := server.NewRunner(eng, st, log)
 	t.Cleanup(runner.Close)
 	h, err := api.New(api.Config{Store: st, Engine: eng, Runs: runner, Auth: api.BearerToken(token), Policy: policy, Logger: log,

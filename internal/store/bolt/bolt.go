@@ -191,11 +191,42 @@ func (s *Store) DeleteIntegration(_ context.Context, id string) error {
 		if b.Get([]byte(id)) == nil {
 			return notFound("integration", id)
 		}
+		// In the same transaction as the delete: a run cannot be created in between.
+		if run, err := activeRunOf(tx, id); err != nil || run != nil {
+			if err != nil {
+				return err
+			}
+			return core.ActiveRunConflict(id, run)
+		}
 		return b.Delete([]byte(id))
 	})
 }
 
-// CreateRun stores a new run with Version 1; ECONFLICT when the run ID exists.
+// activeRunOf returns a waiting or querying run of the integration, or nil when it has none.
+func activeRunOf(tx *bolt.Tx, integrationID string) (*core.Run, error) {
+	var found *core.Run
+	err := tx.Bucket(bucketRuns).ForEach(func(k, v []byte) error {
+		var r core.Run
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode run %s: %w", k, err)
+		}
+		if r.IntegrationID == integrationID && !core.Ended(r.Status) {
+			found = &r
+			return errStop
+		}
+		return nil
+	})
+	if err == errStop {
+		err = nil
+	}
+	return found, err
+}
+
+// errStop ends a ForEach early.
+var errStop = errors.New("stop")
+
+// CreateRun stores a new run with Version 1; ECONFLICT when the run ID exists, ENOTFOUND when
+// its integration does not.
 func (s *Store) CreateRun(_ context.Context, r *core.Run) error {
 	if r.RunID == "" {
 		return core.FieldError("runId", "a run needs an ID")
@@ -210,6 +241,9 @@ func (s *Store) CreateRun(_ context.Context, r *core.Run) error {
 		runs := tx.Bucket(bucketRuns)
 		if runs.Get([]byte(r.RunID)) != nil {
 			return core.Errorf(core.ECONFLICT, "run %q already exists", r.RunID)
+		}
+		if tx.Bucket(bucketIntegrations).Get([]byte(r.IntegrationID)) == nil {
+			return notFound("integration", r.IntegrationID)
 		}
 		if err := runs.Put([]byte(r.RunID), summary); err != nil {
 			return err

@@ -192,6 +192,7 @@ func TestLegacyRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	storetest.AddRunIntegration(t, s)
 	r := storetest.NewRun("old", core.StatusFailed)
 	r.Error = "TransientError: boom"
 	if err := s.CreateRun(ctx, r); err != nil {

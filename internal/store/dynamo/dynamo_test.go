@@ -127,15 +127,15 @@ func TestTTL(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	s, client := newTestStore(t, WithRetention(48*time.Hour), WithNow(func() time.Time { return now }))
 	ctx := context.Background()
+	if err := s.CreateIntegration(ctx, storetest.Integration("int-1")); err != nil {
+		t.Fatal(err)
+	}
 	r := storetest.NewRun("run-ttl", core.StatusQuerying)
 	r.Events = storetest.Events(0, 500, 2048) // over one item: chunked
 	if err := s.CreateRun(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AddRawEvents(ctx, "run#run-ttl", []core.RawEvent{storetest.Raw("e1", now)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateIntegration(ctx, storetest.Integration("int-1")); err != nil {
 		t.Fatal(err)
 	}
 	want := now.Add(48 * time.Hour).Unix()
@@ -185,6 +185,7 @@ func chunkItems(t *testing.T, client *dynamodb.Client, s *Store, runID string) m
 func TestResultChunks(t *testing.T) {
 	s, client := newTestStore(t)
 	ctx := context.Background()
+	storetest.AddRunIntegration(t, s)
 	r := storetest.NewRun("run-c", core.StatusQuerying)
 	r.Events = storetest.Events(0, 1000, 2048)
 	if err := s.CreateRun(ctx, r); err != nil {
@@ -468,6 +469,7 @@ func TestMovedSecretsDoNotOpen(t *testing.T) {
 func TestLegacyRun(t *testing.T) {
 	ctx := context.Background()
 	s, client := newTestStore(t)
+	storetest.AddRunIntegration(t, s)
 	r := storetest.NewRun("old", core.StatusFailed)
 	r.Error = "TransientError: boom"
 	if err := s.CreateRun(ctx, r); err != nil {
@@ -491,4 +493,28 @@ func TestLegacyRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.CheckLegacyFailedRun(t, got)
+}
+
+// TestDeleteGuardExpiredRun: a run that expired (TTL) while still active leaves its ID in the
+// integration's set of active runs; the delete finds the run gone, drops the ID and proceeds.
+func TestDeleteGuardExpiredRun(t *testing.T) {
+	ctx := context.Background()
+	s, client := newTestStore(t)
+	storetest.AddRunIntegration(t, s)
+	r := storetest.NewRun("expired", core.StatusQuerying)
+	if err := s.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteIntegration(ctx, "int-1"); core.ErrorCode(err) != core.ECONFLICT {
+		t.Fatalf("delete with an active run: %v, want ECONFLICT", err)
+	}
+	if _, err := client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: key(runPK("expired"), runMetaSK)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteIntegration(ctx, "int-1"); err != nil {
+		t.Fatalf("delete once the run expired: %v", err)
+	}
+	if _, err := s.GetIntegration(ctx, "int-1"); core.ErrorCode(err) != core.ENOTFOUND {
+		t.Errorf("the integration is still stored: %v", err)
+	}
 }

@@ -41,6 +41,8 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("RepeatedStep", func(t *testing.T) { testRepeatedStep(t, open(t, newStore)) })
 	t.Run("SharedReads", func(t *testing.T) { runShared(t, newStore) })
 	t.Run("Sensors", func(t *testing.T) { testSensors(t, open(t, newStore)) })
+	t.Run("DeleteGuard", func(t *testing.T) { testDeleteGuard(t, open(t, newStore)) })
+	t.Run("DeleteGuardRace", func(t *testing.T) { testDeleteGuardRace(t, open(t, newStore)) })
 }
 
 func open(t *testing.T, newStore NewStore) core.Store {
@@ -189,8 +191,18 @@ func NewRun(id, status string) *core.Run {
 	return r
 }
 
+// AddRunIntegration stores the integration NewRun's runs belong to: a store refuses a run whose
+// integration it does not hold.
+func AddRunIntegration(t testing.TB, s core.Store) {
+	t.Helper()
+	if err := s.CreateIntegration(context.Background(), Integration("int-1")); err != nil && core.ErrorCode(err) != core.ECONFLICT {
+		t.Fatalf("CreateIntegration int-1: %v", err)
+	}
+}
+
 func testRuns(t *testing.T, s core.Store) {
 	ctx := context.Background()
+	AddRunIntegration(t, s)
 	r := NewRun("run-1", core.StatusWaiting)
 	must(t, "CreateRun", s.CreateRun(ctx, r))
 	if r.Version != 1 {
@@ -251,6 +263,7 @@ func testRuns(t *testing.T, s core.Store) {
 }
 
 func testListRuns(t *testing.T, s core.Store) {
+	AddRunIntegration(t, s)
 	ctx := context.Background()
 	statuses := map[string]string{
 		"r1": core.StatusWaiting, "r2": core.StatusQuerying, "r3": core.StatusQuerying,
@@ -332,6 +345,7 @@ func Events(first, n, rawSize int) []core.Event {
 // testLargeResult stores a result far over DynamoDB's 400 KB item limit: 10,000 events with a
 // 2 KB raw record each, plus alerts and suspicious events.
 func testLargeResult(t *testing.T, s core.Store) {
+	AddRunIntegration(t, s)
 	if testing.Short() {
 		t.Skip("stores about 25 MB; skipped with -short")
 	}
@@ -508,6 +522,7 @@ func testRawEventErrors(t *testing.T, s core.Store) {
 // testRepeatedStep replays a workflow step that crashed between its two writes: the raw events
 // were stored, the run update was not. The step runs again from the run it read before.
 func testRepeatedStep(t *testing.T, s core.Store) {
+	AddRunIntegration(t, s)
 	ctx := context.Background()
 	r := NewRun("run-crash", core.StatusQuerying)
 	must(t, "CreateRun", s.CreateRun(ctx, r))
