@@ -50,9 +50,18 @@ func (r *CallRecorder) Middleware(function string) func(*middleware.Stack) error
 				if !ok {
 					prefix = "unknown(" + svc + ")"
 				}
-				action := prefix + ":" + awsmiddleware.GetOperationName(ctx)
+				op := awsmiddleware.GetOperationName(ctx)
+				region := awsmiddleware.GetRegion(ctx)
 				r.mu.Lock()
-				for _, res := range resources(prefix, awsmiddleware.GetRegion(ctx), in.Parameters) {
+				if prefix == "dynamodb" && (op == "TransactWriteItems" || op == "TransactGetItems") {
+					// IAM authorizes a transaction item by item, as the single-item actions.
+					for _, c := range transactionCalls(region, in.Parameters) {
+						c.Function = function
+						r.calls = append(r.calls, c)
+					}
+				}
+				action := prefix + ":" + op
+				for _, res := range resources(prefix, region, in.Parameters) {
 					r.calls = append(r.calls, Call{Function: function, Action: action, Resource: res})
 				}
 				r.mu.Unlock()
@@ -113,4 +122,37 @@ func resources(prefix, region string, params any) []string {
 		return []string{str("ExecutionArn")}
 	}
 	return []string{"*"}
+}
+
+// transactionActions maps a DynamoDB transaction item's member to the IAM action that authorizes it.
+var transactionActions = map[string]string{
+	"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
+	"ConditionCheck": "dynamodb:ConditionCheckItem", "Get": "dynamodb:GetItem",
+}
+
+// transactionCalls returns the item actions of a TransactWriteItems or TransactGetItems input, each
+// on its table: DynamoDB checks those, not an action named after the transaction.
+func transactionCalls(region string, params any) []Call {
+	v := reflect.Indirect(reflect.ValueOf(params))
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	items := v.FieldByName("TransactItems")
+	if !items.IsValid() || items.Kind() != reflect.Slice {
+		return nil
+	}
+	var out []Call
+	for i := range items.Len() {
+		item := reflect.Indirect(items.Index(i))
+		for member, action := range transactionActions {
+			f := item.FieldByName(member)
+			if !f.IsValid() || f.Kind() != reflect.Pointer || f.IsNil() {
+				continue
+			}
+			for _, res := range resources("dynamodb", region, f.Interface()) {
+				out = append(out, Call{Action: action, Resource: res})
+			}
+		}
+	}
+	return out
 }
