@@ -22,10 +22,7 @@ echo "$out" | awk '
   END { if (tp && nv && ty) printf("{\"benchmark\":\"correlate\",\"records\":100000,\"trailproofRecordsPerSecond\":%d,\"naiveMapRecordsPerSecond\":%d,\"typedStructRecordsPerSecond\":%d,\"ratioVsNaiveMap\":%.2f,\"ratioVsTypedStruct\":%.2f}\n", tp, nv, ty, tp/nv, tp/ty);
         else { print "bench: no correlate result" > "/dev/stderr"; exit 1 } }'
 
-# apiCalls: trailproof's incremental polling against the guide's sliding window, same corpus.
+# Polling: one JSON line per scheme and delivery model, then the same as a Markdown table.
 out=$(go test -run '^$' -bench 'BenchmarkPollingSchemes' -benchtime 1x ./internal/workflow/ )
-echo "$out" >&2
-echo "$out" | awk '/BenchmarkPollingSchemes/ {
-  for (i=1;i<=NF;i++) m[$(i+1)]=$i
-  printf("{\"benchmark\":\"polling\",\"window\":\"5m\",\"queryInterval\":\"30s\",\"deliveryDelay\":\"5m\",\"guideCallsPerRun\":%s,\"guideRecall\":%s,\"trailproofCallsPerRun\":%s,\"trailproofRecall\":%s,\"trailproofWithExpectedCallsPerRun\":%s,\"trailproofWithExpectedRecall\":%s}\n",
-    m["guide-calls/run"], m["guide-recall"], m["trailproof-calls/run"], m["trailproof-recall"], m["trailproof-expected-calls/run"], m["trailproof-expected-recall"]) }'
+echo "$out" | grep -v '^{"benchmark"\|^|' >&2 || true
+echo "$out" | grep '^{"benchmark"\|^|' || { echo "bench: no polling result" >&2; exit 1; }
