@@ -27,13 +27,25 @@ type DelayShare struct {
 // FixedDelay is a Delays where every record arrives d late.
 func FixedDelay(d time.Duration) Delays { return Delays{Base: d} }
 
-// String renders d in the form ParseDelays reads ("5m0s,12m0s@0.1").
+// String renders d in the form ParseDelays reads ("5m,12m@0.1").
 func (d Delays) String() string {
-	parts := []string{d.Base.String()}
+	parts := []string{shortDuration(d.Base)}
 	for _, t := range d.Tail {
-		parts = append(parts, t.After.String()+"@"+strconv.FormatFloat(t.Fraction, 'g', -1, 64))
+		parts = append(parts, shortDuration(t.After)+"@"+strconv.FormatFloat(t.Fraction, 'g', -1, 64))
 	}
 	return strings.Join(parts, ",")
+}
+
+// shortDuration drops time.Duration.String's zero tails: 5m rather than 5m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Max is the longest delay any record gets.

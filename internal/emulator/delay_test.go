@@ -137,3 +137,15 @@ func uniqueIDs(evs []core.RawEvent) map[string]bool {
 	}
 	return ids
 }
+
+func TestDelaysString(t *testing.T) {
+	for spec, want := range map[string]string{"5m": "5m", "5m,12m@0.1": "5m,12m@0.1", "90s,1h@0.5": "1m30s,1h@0.5", "0s": "0s"} {
+		d, err := ParseDelays(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.String(); got != want {
+			t.Errorf("ParseDelays(%q).String() = %q, want %q", spec, got, want)
+		}
+	}
+}

@@ -227,7 +227,7 @@ func pollingGroup(ctx context.Context, b *testing.B, all []core.RawEvent, dets [
 		}
 		r.CallsPerRun = round2(float64(calls) / n)
 		r.Recall = round2(float64(found) / float64(total))
-		r.LatencyMeanSeconds = math.Round(sum.Seconds() / n)
+		r.LatencyMeanSeconds = round2(sum.Seconds() / n)
 		r.LatencyMaxSeconds = most.Seconds()
 		r.VsLowerBound = round2(r.CallsPerRun / lb)
 		rows[i] = r
