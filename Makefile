@@ -40,11 +40,11 @@ lint:
 	@test -z "$$(gofmt -l cmd internal functions)" || (gofmt -l cmd internal functions; exit 1)
 	$(MAKE) lint-sam
 
-## bench: normalize + correlate over 100,000 records against a naive baseline, with the ratio
+## bench: correlate vs map and typed-struct decoders; polling schemes vs the guide's window (delayTime 0/5/15) and the lower bound
 bench:
 	bash infra/scripts/bench.sh
 
-## bench-scale: N = 1, 10, 50 concurrent runs with shared reads vs the guide's sliding window (JSON lines)
+## bench-scale: N = 1, 10, 50 concurrent runs with shared reads vs one shared guide window per integration and the lower bound (JSON lines)
 bench-scale:
 	bash infra/scripts/bench-scale.sh
 

@@ -1,10 +1,11 @@
 // Command benchscale measures what many concurrent runs of one integration cost in LookupEvents
-// calls, with trailproof's shared reads and with each run polling on its own by the integration
-// guide's sliding window, on a virtual clock against the CloudTrail emulator (2 calls per second
-// per key and region; events delivered -delivery-delay late, 1 minute by default so that the
-// guide's window finds them too and both schemes are compared on the same matched events; with
-// 5 minutes the guide's window never sees them). It prints one JSON line per number of runs.
-// `make bench-scale` runs it.
+// calls, on a virtual clock against the CloudTrail emulator (2 calls per second per key and
+// region; events delivered -delivery-delay late, 5 minutes by default, or by a distribution such
+// as 5m,12m@0.1): trailproof's shared reads, next to the integration guide's sliding window at
+// its most honest (one window per integration shared by all its runs, at delayTime 0, 5 and 15),
+// and the one-read lower bound (each event of the runs' windows read once). It prints one JSON
+// line per number of runs, with trailproof's calls as ratios against the best baseline (highest
+// recall, then fewest calls) and the lower bound. `make bench-scale` runs it.
 //
 // The corpus: the Stratus Red Team detonation logs (one action per detonation, its user-agent token
 // as the actor) over the TrailDiscover records as background, from ../shared/data/cloudtrail; when
@@ -12,22 +13,24 @@
 // action i replays detonation i mod D with its events renamed (new event IDs and user-agent token),
 // so every run has events of its own, and moved in time so that the N actions start within
 // -spread of each other: their windows overlap. The background is spread evenly over the whole
-// span. Recall counts, over all runs, the share of each action's own events its run matched.
+// span. Recall counts, over all runs, the share of each action's own events its run matched;
+// verdict latency runs from when the action's last event became searchable to its verdict.
 //
-// Runs carry their detonation's event names as expectedEvents (-expected, the default), so they
-// complete once every expected event has matched and a further query found nothing new, as the
-// Director's actions do; with -expected=false they poll until the window's end plus settleTime.
+// Every scheme gets the same expectedEvents: the detonation's event names (-expected, the
+// default), so that runs complete once each has matched, as the Director's actions do; with
+// -expected=false trailproof polls until the window's end plus settleTime and the guide's window
+// until it has read every window of the action.
 package main
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,42 +74,60 @@ type Result struct {
 	Runs                     int     `json:"runs"`
 	Corpus                   string  `json:"corpus"`
 	ExpectedEvents           bool    `json:"expectedEvents"`
-	DeliveryDelaySeconds     float64 `json:"deliveryDelaySeconds"`
+	Delivery                 string  `json:"delivery"`
 	APICalls                 int     `json:"apiCalls"`
 	APICallsPerRun           float64 `json:"apiCallsPerRun"`
-	BaselineAPICalls         int     `json:"baselineApiCalls"`
-	BaselineAPICallsPerRun   float64 `json:"baselineApiCallsPerRun"`
-	CallsRatio               float64 `json:"callsRatio"` // baseline calls per run / shared calls per run
 	Throttled                int     `json:"throttled"`
-	BaselineThrottled        int     `json:"baselineThrottled"`
 	FailedRuns               int     `json:"failedRuns"`
 	Recall                   float64 `json:"recall"`
 	ExactRuns                int     `json:"exactRuns"` // runs whose matched events are exactly their action's
-	BaselineRecall           float64 `json:"baselineRecall"`
 	VerdictLatencyP50Seconds float64 `json:"verdictLatencyP50Seconds"`
 	VerdictLatencyMaxSeconds float64 `json:"verdictLatencyMaxSeconds"`
 	MaxCallsPerSecond        int     `json:"maxCallsPerSecond"`
-	BaselineMaxCallsPerSec   int     `json:"baselineMaxCallsPerSecond"`
 	VirtualSeconds           float64 `json:"virtualSeconds"`
+	// Baselines are the guide's sliding window, one per integration, at each delayTime.
+	Baselines []Baseline `json:"baselines"`
+	// BestBaseline is the delayTime (minutes) of the baseline with the highest recall, then the
+	// fewest calls; CallsVsBestBaseline is trailproof's calls per run over its.
+	BestBaseline          float64 `json:"bestBaselineDelayTimeMinutes"`
+	CallsVsBestBaseline   float64 `json:"callsVsBestBaseline"`
+	LowerBoundCallsPerRun float64 `json:"lowerBoundCallsPerRun"`
+	CallsVsLowerBound     float64 `json:"callsVsLowerBound"`
+}
+
+// Baseline is what one shared sliding window did for all the runs.
+type Baseline struct {
+	DelayTimeMinutes         float64 `json:"delayTimeMinutes"`
+	APICalls                 int     `json:"apiCalls"`
+	APICallsPerRun           float64 `json:"apiCallsPerRun"`
+	Throttled                int     `json:"throttled"`
+	Recall                   float64 `json:"recall"`
+	VerdictLatencyP50Seconds float64 `json:"verdictLatencyP50Seconds"`
+	VerdictLatencyMaxSeconds float64 `json:"verdictLatencyMaxSeconds"`
+	MaxCallsPerSecond        int     `json:"maxCallsPerSecond"`
 }
 
 func main() {
+	delivery := emulator.FixedDelay(5 * time.Minute)
 	var (
 		data     = flag.String("data", "", "folder of the shared CloudTrail records (default: ../shared/data/cloudtrail beside the repository)")
 		demo     = flag.String("demo", "examples/demo/cloudtrail.json", "the demo corpus, used when the shared records are absent")
 		ns       = flag.String("n", "1,10,50", "numbers of concurrent runs, comma-separated")
 		spread   = flag.Duration("spread", time.Minute, "the actions start within this span")
-		delivery = flag.Duration("delivery-delay", time.Minute, "time from an event to its being searchable (with 5m the guide's window never sees the events: its recall is 0)")
-		expected = flag.Bool("expected", true, "give each action its detonation's event names as expectedEvents")
+		expected = flag.Bool("expected", true, "give each action its detonation's event names as expectedEvents (every scheme gets the same)")
 	)
+	flag.Var(&delivery, "delivery-delay", "time from an event to its being searchable: a `delay` (5m), or most records' delay and late shares (5m,12m@0.1)")
 	flag.Parse()
-	if err := run(*data, *demo, *ns, *spread, *delivery, *expected); err != nil {
+	if err := run(*data, *demo, *ns, *spread, delivery, *expected); err != nil {
 		fmt.Fprintln(os.Stderr, "benchscale:", err)
 		os.Exit(1)
 	}
 }
 
-func run(data, demo, ns string, spread, delivery time.Duration, expected bool) error {
+// baselineDelayTimes are the guide's delayTime settings the baseline is measured with.
+var baselineDelayTimes = []time.Duration{0, 5 * time.Minute, 15 * time.Minute}
+
+func run(data, demo, ns string, spread time.Duration, delivery emulator.Delays, expected bool) error {
 	templates, background, name, err := loadCorpus(data, demo)
 	if err != nil {
 		return err
@@ -122,16 +143,34 @@ func run(data, demo, ns string, spread, delivery time.Duration, expected bool) e
 	enc := json.NewEncoder(os.Stdout)
 	for _, n := range counts {
 		actions, events := replay(templates, background, n, spread, delivery, expected)
-		res := Result{Runs: n, Corpus: name, ExpectedEvents: expected, DeliveryDelaySeconds: delivery.Seconds()}
+		res := Result{Runs: n, Corpus: name, ExpectedEvents: expected, Delivery: delivery.String()}
 		if err := shared(&res, actions, events, delivery); err != nil {
 			return fmt.Errorf("%d runs, shared reads: %w", n, err)
 		}
-		if err := baseline(&res, actions, events, delivery); err != nil {
-			return fmt.Errorf("%d runs, baseline: %w", n, err)
+		var best *Baseline
+		for _, d := range baselineDelayTimes {
+			b, err := baseline(actions, events, delivery, d)
+			if err != nil {
+				return fmt.Errorf("%d runs, baseline delayTime %s: %w", n, d, err)
+			}
+			res.Baselines = append(res.Baselines, b)
 		}
-		if res.APICallsPerRun > 0 {
-			res.CallsRatio = round(res.BaselineAPICallsPerRun / res.APICallsPerRun)
+		for i := range res.Baselines {
+			b := &res.Baselines[i]
+			if best == nil || b.Recall > best.Recall || b.Recall == best.Recall && b.APICallsPerRun < best.APICallsPerRun {
+				best = b
+			}
 		}
+		res.BestBaseline = best.DelayTimeMinutes
+		if best.APICallsPerRun > 0 {
+			res.CallsVsBestBaseline = round(res.APICallsPerRun / best.APICallsPerRun)
+		}
+		lb, err := lowerBound(actions, events, delivery)
+		if err != nil {
+			return fmt.Errorf("%d runs, lower bound: %w", n, err)
+		}
+		res.LowerBoundCallsPerRun = round(float64(lb) / float64(n))
+		res.CallsVsLowerBound = round(float64(res.APICalls) / float64(lb))
 		if err := enc.Encode(res); err != nil {
 			return err
 		}
@@ -212,7 +251,7 @@ func templateOf(name string, evs []core.RawEvent, token string) template {
 var base = time.Date(2026, 3, 3, 14, 0, 0, 0, time.UTC)
 
 // replay builds n actions and the corpus they run against.
-func replay(ts []template, background []core.RawEvent, n int, spread, delivery time.Duration, expected bool) ([]action, []core.RawEvent) {
+func replay(ts []template, background []core.RawEvent, n int, spread time.Duration, delivery emulator.Delays, expected bool) ([]action, []core.RawEvent) {
 	var actions []action
 	var events []core.RawEvent
 	for i := range n {
@@ -229,7 +268,7 @@ func replay(ts []template, background []core.RawEvent, n int, spread, delivery t
 			ne := moved(e, e.EventTime.Add(shift), fmt.Sprintf("%s-run%03d", e.EventID, i))
 			ne.Record = []byte(strings.ReplaceAll(string(ne.Record), t.token, token))
 			act.ids[ne.EventID] = true
-			if v := ne.EventTime.Add(delivery); v.After(act.visible) {
+			if v := ne.EventTime.Add(delivery.For(ne.EventID)); v.After(act.visible) {
 				act.visible = v
 			}
 			events = append(events, ne)
@@ -268,10 +307,10 @@ type world struct {
 	f   *cloudtrail.Factory
 }
 
-func newWorld(events []core.RawEvent, delivery time.Duration, start time.Time) (*world, error) {
+func newWorld(events []core.RawEvent, delivery emulator.Delays, start time.Time) (*world, error) {
 	w := &world{clk: clock.NewVirtual(start)}
 	var err error
-	w.emu, err = emulator.New(events, emulator.WithClock(w.clk), emulator.WithDeliveryDelay(delivery), emulator.WithSeed(1))
+	w.emu, err = emulator.New(events, emulator.WithClock(w.clk), emulator.WithDeliveryDelays(delivery), emulator.WithSeed(1))
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +337,7 @@ func (w *world) throttled() int {
 }
 
 // shared replays the actions as concurrent runs with shared reads.
-func shared(res *Result, actions []action, events []core.RawEvent, delivery time.Duration) error {
+func shared(res *Result, actions []action, events []core.RawEvent, delivery emulator.Delays) error {
 	ctx := context.Background()
 	start := actions[0].a.StartTime
 	w, err := newWorld(events, delivery, start)
@@ -369,101 +408,155 @@ func shared(res *Result, actions []action, events []core.RawEvent, delivery time
 	res.MaxCallsPerSecond = w.maxPerSecond()
 	res.Throttled = max(res.Throttled, w.throttled())
 	res.VirtualSeconds = w.clk.Now().Sub(start).Seconds()
-	if len(lat) > 0 {
-		sort.Float64s(lat)
-		res.VerdictLatencyP50Seconds = lat[len(lat)/2]
-		res.VerdictLatencyMaxSeconds = lat[len(lat)-1]
-	}
+	res.VerdictLatencyP50Seconds, res.VerdictLatencyMaxSeconds = percentiles(lat)
 	return nil
 }
 
-// poller is one run polling on its own by the guide's scheme.
-type poller struct {
-	at    time.Time
-	seq   int
-	i     int
-	start time.Time
-	found map[string]bool
-}
-
-type pollQueue []*poller
-
-func (q pollQueue) Len() int { return len(q) }
-func (q pollQueue) Less(i, j int) bool {
-	if c := q[i].at.Compare(q[j].at); c != 0 {
-		return c < 0
-	}
-	return q[i].seq < q[j].seq
-}
-func (q pollQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *pollQueue) Push(x any)   { *q = append(*q, x.(*poller)) }
-func (q *pollQueue) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
-}
-
-// baseline replays the actions with each run polling as the integration guide describes: from
-// the action's start, every queryInterval until startTime+queryTime, each query re-reading the
-// last queryTime of event time ([now-queryTime, now]). The runs share the process's rate limiter,
-// on the same discrete-event schedule as the shared replay.
-func baseline(res *Result, actions []action, events []core.RawEvent, delivery time.Duration) error {
+// baseline replays the actions with the integration guide's sliding window at its most honest:
+// one window per integration shared by all its runs. From the first action's start plus delayTime,
+// every queryInterval while some action is still open, one query reads [now-delayTime-queryTime,
+// now-delayTime]; each open action takes the events carrying its token within its own window
+// [start-queryTime, start+queryTime]. An action is open from its start+delayTime until every one of
+// its window has been read (the slide's top reaches start+queryTime), or, with expectedEvents, until each of its
+// expected event names has matched, as the Director does.
+func baseline(actions []action, events []core.RawEvent, delivery emulator.Delays, delayTime time.Duration) (Baseline, error) {
 	ctx := context.Background()
+	res := Baseline{DelayTimeMinutes: delayTime.Minutes()}
 	start := actions[0].a.StartTime
 	w, err := newWorld(events, delivery, start)
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer w.srv.Close()
 	in, err := core.ParseIntegration([]byte(settings))
 	if err != nil {
-		return err
+		return res, err
 	}
 	in.ID, in.Endpoint = "bench", w.srv.URL()
 	src, err := w.f.Source(ctx, in)
 	if err != nil {
-		return err
+		return res, err
 	}
-	q := &pollQueue{}
+	qt, iv := in.QueryTimeD(), in.QueryIntervalD()
+	found := make([]map[string]bool, len(actions))
+	names := make([]map[string]bool, len(actions))
+	done := make([]time.Time, len(actions))
 	for i := range actions {
-		heap.Push(q, &poller{at: actions[i].a.StartTime, seq: i, i: i, start: actions[i].a.StartTime, found: map[string]bool{}})
+		found[i], names[i] = map[string]bool{}, map[string]bool{}
 	}
-	seq := len(actions)
-	var pollers []*poller
-	for q.Len() > 0 {
-		p := heap.Pop(q).(*poller)
-		w.clk.Set(p.at)
-		now := w.clk.Now()
-		r, err := src.Lookup(ctx, core.Query{Region: in.AWSRegion, From: now.Add(-in.QueryTimeD()), To: now, Budget: in.QueryBudget()})
-		res.BaselineAPICalls += r.Calls
-		res.BaselineThrottled += r.Throttled
-		var te *cloudtrail.ThrottledError
-		if err != nil && !errors.As(err, &te) {
-			return err
-		}
-		for _, e := range r.Events {
-			if actions[p.i].ids[e.EventID] {
-				p.found[e.EventID] = true
+	for now := start.Add(delayTime); ; now = now.Add(iv) {
+		var open []int
+		for i := range actions {
+			if done[i].IsZero() && !now.Before(actions[i].a.StartTime.Add(delayTime)) {
+				open = append(open, i)
 			}
 		}
-		next := p.at.Add(in.QueryIntervalD())
-		if next.After(p.start.Add(in.QueryTimeD())) {
-			pollers = append(pollers, p)
+		if len(open) == 0 {
+			if !slices.ContainsFunc(done, time.Time.IsZero) {
+				break
+			}
 			continue
 		}
-		p.at, p.seq = next, seq
-		seq++
-		heap.Push(q, p)
+		w.clk.Set(now)
+		r, err := src.Lookup(ctx, core.Query{Region: in.AWSRegion, From: now.Add(-delayTime - qt), To: now.Add(-delayTime), Budget: in.QueryBudget()})
+		res.APICalls += r.Calls
+		res.Throttled += r.Throttled
+		var te *cloudtrail.ThrottledError
+		if err != nil && !errors.As(err, &te) {
+			return res, err
+		}
+		for _, i := range open {
+			a := &actions[i].a
+			win := core.Window{From: a.StartTime.Add(-qt), To: a.StartTime.Add(qt)}
+			for _, e := range r.Events {
+				if !win.Contains(e.EventTime) || !strings.Contains(gjson.GetBytes(e.Record, "userAgent").String(), a.Actor.UserAgentToken) {
+					continue
+				}
+				names[i][gjson.GetBytes(e.Record, "eventSource").String()+":"+gjson.GetBytes(e.Record, "eventName").String()] = true
+				if actions[i].ids[e.EventID] {
+					found[i][e.EventID] = true
+				}
+			}
+			allExpected := len(a.ExpectedEvents) > 0 && !slices.ContainsFunc(a.ExpectedEvents, func(n string) bool { return !names[i][n] })
+			if allExpected || !now.Add(-delayTime).Before(a.StartTime.Add(qt)) {
+				done[i] = now
+			}
+		}
 	}
-	total, found := 0, 0
-	for _, p := range pollers {
-		total += len(actions[p.i].ids)
-		found += len(p.found)
+	total, got := 0, 0
+	var lat []float64
+	for i := range actions {
+		total += len(actions[i].ids)
+		got += len(found[i])
+		lat = append(lat, done[i].Sub(actions[i].visible).Seconds())
 	}
-	res.BaselineAPICallsPerRun = round(float64(res.BaselineAPICalls) / float64(len(actions)))
-	res.BaselineRecall = round(float64(found) / float64(cmp.Or(total, 1)))
-	res.BaselineMaxCallsPerSec = w.maxPerSecond()
-	res.BaselineThrottled = max(res.BaselineThrottled, w.throttled())
-	return nil
+	res.APICallsPerRun = round(float64(res.APICalls) / float64(len(actions)))
+	res.Recall = round(float64(got) / float64(cmp.Or(total, 1)))
+	res.VerdictLatencyP50Seconds, res.VerdictLatencyMaxSeconds = percentiles(lat)
+	res.MaxCallsPerSecond = w.maxPerSecond()
+	res.Throttled = max(res.Throttled, w.throttled())
+	return res, nil
+}
+
+// lowerBound is the fewest calls that read each event of the runs' windows once: one read of
+// the union of the windows per region the runs query, once everything has been delivered
+// (ceil(events / 50) calls, one when empty).
+func lowerBound(actions []action, events []core.RawEvent, delivery emulator.Delays) (int, error) {
+	ctx := context.Background()
+	in, err := core.ParseIntegration([]byte(settings))
+	if err != nil {
+		return 0, err
+	}
+	qt := in.QueryTimeD()
+	from, to := actions[0].a.StartTime.Add(-qt), actions[0].a.StartTime.Add(qt)
+	regions := map[string]bool{}
+	for i := range actions {
+		a := &actions[i].a
+		from, to = minTime(from, a.StartTime.Add(-qt)), maxTime(to, a.StartTime.Add(qt))
+		for _, r := range in.QueryRegions(a) {
+			regions[r] = true
+		}
+	}
+	w, err := newWorld(events, delivery, to.Add(delivery.Max()))
+	if err != nil {
+		return 0, err
+	}
+	defer w.srv.Close()
+	in.ID, in.Endpoint = "bench", w.srv.URL()
+	src, err := w.f.Source(ctx, in)
+	if err != nil {
+		return 0, err
+	}
+	calls := 0
+	for _, region := range slices.Sorted(maps.Keys(regions)) {
+		r, err := src.Lookup(ctx, core.Query{Region: region, From: from, To: to})
+		if err != nil {
+			return 0, err
+		}
+		calls += r.Calls
+	}
+	return calls, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// percentiles returns the median and the largest of xs (0, 0 when empty).
+func percentiles(xs []float64) (p50, most float64) {
+	if len(xs) == 0 {
+		return 0, 0
+	}
+	sort.Float64s(xs)
+	return xs[len(xs)/2], xs[len(xs)-1]
 }

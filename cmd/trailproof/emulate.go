@@ -15,11 +15,14 @@ import (
 	"github.com/trailproof/trailproof/internal/emulator"
 )
 
+// deliveryDelayUsage describes --delivery-delay, shared by run --corpus and emulate.
+const deliveryDelayUsage = "when a record becomes visible after its eventTime: a `delay` (5m), or most records' delay and late shares (5m,12m@0.1: a tenth 12 minutes late, chosen per record from its EventId)"
+
 type emulatorConfig struct {
 	corpus        []string
 	addr          string
 	clock         clock.Clock
-	deliveryDelay time.Duration
+	deliveryDelay emulator.Delays
 	rate          float64
 	faults        string
 	anyRegion     bool              // serve every record to every region
@@ -51,7 +54,7 @@ func startEmulator(_ context.Context, c emulatorConfig) (*runningEmulator, error
 	if err != nil {
 		return nil, err
 	}
-	opts := []emulator.Option{emulator.WithClock(c.clock), emulator.WithDeliveryDelay(c.deliveryDelay),
+	opts := []emulator.Option{emulator.WithClock(c.clock), emulator.WithDeliveryDelays(c.deliveryDelay),
 		emulator.WithAnyRegion(c.anyRegion), emulator.WithHistory(c.history), emulator.WithUnsigned(c.unsigned),
 		emulator.WithLogger(c.logger)}
 	if c.rate > 0 {
@@ -119,7 +122,8 @@ func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Var(&corpusPaths, "corpus", "CloudTrail records `path` (file or folder); repeatable")
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:0", "listen `address`")
 	fs.Float64Var(&c.rate, "rate", emulator.DefaultRate, "LookupEvents calls per second per access key and region")
-	fs.DurationVar(&c.deliveryDelay, "delivery-delay", emulator.DefaultDeliveryDelay, "when a record becomes visible after its eventTime")
+	c.deliveryDelay = emulator.FixedDelay(emulator.DefaultDeliveryDelay)
+	fs.Var(&c.deliveryDelay, "delivery-delay", deliveryDelayUsage)
 	fs.StringVar(&c.faults, "faults", "", "injected faults, e.g. throttle=0.3,error=0.1,slow=2s,dup=0.1")
 	emulatorFlags(fs, &c)
 	fs.Var(&c.keys, "key", "an access key `ID:SECRET` the emulator knows (repeatable); others are refused, and signatures are checked with the secret")

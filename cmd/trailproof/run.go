@@ -32,7 +32,7 @@ type runFlags struct {
 	integration, action   string
 	corpus                multiFlag
 	clock, faults, format string
-	deliveryDelay         time.Duration
+	deliveryDelay         emulator.Delays
 	emu                   emulatorConfig // the flags that relax the emulator's CloudTrail rules
 	data                  string
 	verbose, quiet        bool
@@ -47,7 +47,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.action, "action", "", "action `file` (JSON, as the Director sends it)")
 	fs.Var(&f.corpus, "corpus", "CloudTrail records `path` (file or folder) served by the built-in emulator; repeatable")
 	fs.StringVar(&f.clock, "clock", "", "virtual or real (default: virtual with --corpus, real without)")
-	fs.DurationVar(&f.deliveryDelay, "delivery-delay", 5*time.Minute, "with --corpus: when a record becomes visible after its eventTime")
+	f.deliveryDelay = emulator.FixedDelay(emulator.DefaultDeliveryDelay)
+	fs.Var(&f.deliveryDelay, "delivery-delay", "with --corpus: "+deliveryDelayUsage)
 	fs.StringVar(&f.faults, "faults", "", "with --corpus: injected faults, e.g. throttle=0.3,error=0.1,slow=2s,dup=0.1")
 	emulatorFlags(fs, &f.emu)
 	fs.StringVar(&f.format, "format", "table", "output: table or json")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench-scale.sh — many concurrent runs of one integration against the CloudTrail emulator on a
-# virtual clock: LookupEvents calls with shared reads next to each run polling on its own by the
-# integration guide's sliding window. One JSON line per number of runs (see cmd/benchscale).
+# virtual clock: LookupEvents calls with shared reads next to the
+# integration guide's sliding window (one per integration, delayTime 0, 5 and 15) and the one-read
+# lower bound. One JSON line per number of runs (see cmd/benchscale).
 # Extra arguments go to the command, e.g. `bash infra/scripts/bench-scale.sh -n 50 -delivery-delay 5m`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."

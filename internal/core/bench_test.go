@@ -44,8 +44,9 @@ func benchIntegration() *core.Integration {
 	return in
 }
 
-// naiveCorrelate is the baseline: decode every record fully into a map, then match and normalize
-// from the map, as a first implementation would.
+// naiveCorrelate is the map baseline: skip what the (already parsed) event time puts outside the
+// window first, as any implementation would, then decode each remaining record fully into a map
+// and match and normalize from the map.
 func naiveCorrelate(in *core.Integration, a *core.Action, raws []core.RawEvent) int {
 	w := core.NewCorrelator(in, a).Window()
 	matched := 0
@@ -62,13 +63,13 @@ func naiveCorrelate(in *core.Integration, a *core.Action, raws []core.RawEvent) 
 		return s
 	}
 	for _, r := range raws {
-		var m map[string]any
-		if err := json.Unmarshal(r.Record, &m); err != nil {
-			continue
-		}
 		// Like trailproof, use the time the source parsed into the raw event (the copies here
 		// carry new times that their records do not).
 		if !w.Contains(r.EventTime) {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(r.Record, &m); err != nil {
 			continue
 		}
 		if strings.Contains(str(m, "userAgent"), a.Actor.UserAgentToken) {
@@ -82,8 +83,47 @@ func naiveCorrelate(in *core.Integration, a *core.Action, raws []core.RawEvent) 
 	return matched
 }
 
-// BenchmarkCorrelate compares trailproof's normalize+correlate with the naive baseline over
-// 100,000 real records; `make bench` prints the ratio of their records per second.
+// typedRecord holds only the fields correlation needs, so that encoding/json skips the rest.
+type typedRecord struct {
+	EventID      string `json:"eventID"`
+	EventName    string `json:"eventName"`
+	EventSource  string `json:"eventSource"`
+	SourceIP     string `json:"sourceIPAddress"`
+	Region       string `json:"awsRegion"`
+	AccountID    string `json:"recipientAccountId"`
+	UserAgent    string `json:"userAgent"`
+	ErrorCode    string `json:"errorCode"`
+	UserIdentity struct {
+		ARN         string `json:"arn"`
+		AccessKeyID string `json:"accessKeyId"`
+	} `json:"userIdentity"`
+}
+
+// typedCorrelate is the typed-struct baseline: the time check first, then encoding/json into a
+// struct of the fields correlation needs (the fastest plain-library decoder of a fixed field set).
+func typedCorrelate(in *core.Integration, a *core.Action, raws []core.RawEvent) int {
+	w := core.NewCorrelator(in, a).Window()
+	matched := 0
+	for _, r := range raws {
+		if !w.Contains(r.EventTime) {
+			continue
+		}
+		var t typedRecord
+		if err := json.Unmarshal(r.Record, &t); err != nil {
+			continue
+		}
+		if strings.Contains(t.UserAgent, a.Actor.UserAgentToken) {
+			_ = core.Event{EventID: t.EventID, EventName: t.EventName, EventSource: t.EventSource,
+				User: t.UserIdentity.ARN, SrcIP: t.SourceIP, Region: t.Region, AccountID: t.AccountID,
+				UserAgent: t.UserAgent, ErrorCode: t.ErrorCode, AccessKeyID: t.UserIdentity.AccessKeyID, Raw: r.Record}
+			matched++
+		}
+	}
+	return matched
+}
+
+// BenchmarkCorrelate compares trailproof's normalize+correlate with the map and typed-struct
+// baselines over 100,000 real records; `make bench` prints the ratio of their records per second.
 func BenchmarkCorrelate(b *testing.B) {
 	raws, a := benchCorpus(b, 100_000)
 	in := benchIntegration()
@@ -96,15 +136,20 @@ func BenchmarkCorrelate(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(raws))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	})
-	b.Run("naive", func(b *testing.B) {
-		b.ReportAllocs()
-		var got int
-		for b.Loop() {
-			got = naiveCorrelate(in, a, raws)
-		}
-		b.ReportMetric(float64(len(raws))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
-		if got != want {
-			b.Fatalf("baseline matched %d events, trailproof %d: the comparison is not like for like", got, want)
-		}
-	})
+	for _, base := range []struct {
+		name string
+		fn   func(*core.Integration, *core.Action, []core.RawEvent) int
+	}{{"naive", naiveCorrelate}, {"typed", typedCorrelate}} {
+		b.Run(base.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var got int
+			for b.Loop() {
+				got = base.fn(in, a, raws)
+			}
+			b.ReportMetric(float64(len(raws))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			if got != want {
+				b.Fatalf("%s baseline matched %d events, trailproof %d: the comparison is not like for like", base.name, got, want)
+			}
+		})
+	}
 }

@@ -74,7 +74,7 @@ var lookupAttributeKeys = []string{
 // use; make one with New.
 type Emulator struct {
 	clk          clock.Clock
-	delay        time.Duration
+	delay        Delays
 	limit        rate.Limit
 	burst        int
 	faults       Faults
@@ -105,6 +105,7 @@ type Emulator struct {
 type entry struct {
 	id       string
 	at       time.Time
+	visible  time.Time // at plus the record's delivery delay
 	env      corpus.Envelope
 	record   string // CloudTrailEvent
 	region   string
@@ -178,7 +179,7 @@ func (e *Emulator) Add(events ...core.RawEvent) error {
 			region = ev.Region
 		}
 		prepared = append(prepared, entry{
-			id: ev.EventID, at: ev.EventTime.UTC(), env: env, record: string(ev.Record),
+			id: ev.EventID, at: ev.EventTime.UTC(), visible: ev.EventTime.UTC().Add(e.delay.For(ev.EventID)), env: env, record: string(ev.Record),
 			region: region, category: category,
 		})
 	}
@@ -440,12 +441,12 @@ func (e *Emulator) matches(q query, en *entry) bool {
 	return false
 }
 
-// lookup reads one page: visible records (eventTime + delay <= now) in [start, end], newest
-// first, after the token's position.
+// lookup reads one page: visible records (eventTime + the record's delay <= now) in [start, end],
+// newest first, after the token's position.
 func (e *Emulator) lookup(q query, now time.Time) (lookupResponse, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	upper := now.Add(-e.delay)
+	upper := now.Add(-e.delay.Min())
 	if q.end != nil && q.end.Before(upper) {
 		upper = *q.end
 	}
@@ -479,7 +480,7 @@ func (e *Emulator) lookup(q query, now time.Time) (lookupResponse, *apiError) {
 		if q.start != nil && en.at.Before(*q.start) || en.at.Before(oldest) {
 			break
 		}
-		if !e.matches(q, en) {
+		if en.visible.After(now) || !e.matches(q, en) {
 			continue
 		}
 		if len(resp.Events) == q.max {

@@ -28,10 +28,14 @@ func WithClock(c clock.Clock) Option {
 
 // WithDeliveryDelay makes each record visible only once the clock reaches its eventTime + d, as
 // CloudTrail delivers events minutes after the call (default 0).
-func WithDeliveryDelay(d time.Duration) Option {
+func WithDeliveryDelay(d time.Duration) Option { return WithDeliveryDelays(FixedDelay(d)) }
+
+// WithDeliveryDelays makes each record visible only once the clock reaches its eventTime plus
+// its own delay from d (see Delays.For), so that some records arrive later than others.
+func WithDeliveryDelays(d Delays) Option {
 	return func(e *Emulator) error {
-		if d < 0 {
-			return core.FieldError("deliveryDelay", "must not be negative, got %s", d)
+		if err := d.check(); err != nil {
+			return err
 		}
 		e.delay = d
 		return nil
