@@ -236,16 +236,26 @@ func (e *Engine) readRun(ctx context.Context, src core.Source, r *core.Run, inte
 	if err != nil {
 		return err
 	}
-	if len(missing(l, from, to, since, settle, strict)) > 0 {
-		if l, err = e.readMissing(ctx, src, r, integ, stream, region, category, attr, from, to, now, strict); err != nil {
+	// A read cut short goes on below where it stopped (the gap) before anything newer, as one
+	// pass: re-reading from the top would spend each step's calls on what the last step read.
+	// Once the gap is closed, the next query reads whatever has gone stale since.
+	readTo := to
+	if !cur.GapTo.IsZero() && cur.GapTo.After(from) {
+		readTo = minTime(cur.GapTo, to)
+	}
+	if len(missing(l, from, readTo, since, settle, strict)) > 0 {
+		if l, err = e.readMissing(ctx, src, r, integ, stream, region, category, attr, from, readTo, now, strict); err != nil {
 			return err
 		}
 	}
 	if s := minTime(settledFrom(l.Spans, cur.SettledUntil, settle), to); s.After(cur.SettledUntil) {
 		cur.SettledUntil = s
 	}
+	if strict {
+		readTo = to // the verdict rests on settled reads of the whole span
+	}
 	cur.GapTo = time.Time{}
-	if rest := missing(l, maxTime(cur.SettledUntil, read.From), to, since, settle, strict); len(rest) > 0 {
+	if rest := missing(l, maxTime(cur.SettledUntil, read.From), readTo, since, settle, strict); len(rest) > 0 {
 		cur.GapTo = rest[len(rest)-1].to
 	}
 	return nil
