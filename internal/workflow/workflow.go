@@ -274,7 +274,7 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 		return in, classify(fmt.Errorf("fetch run %s: %w", r.RunID, err))
 	}
 	out = stateOf(r)
-	e.log.InfoContext(ctx, "query done", "runId", r.RunID, "query", r.Queries, "apiCalls", r.APICalls, "rawEvents", r.Progress.RawEvents)
+	e.log.InfoContext(ctx, "query done", "runId", r.RunID, "query", r.Queries, "apiCalls", r.APICalls)
 	return out, nil
 }
 
