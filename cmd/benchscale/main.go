@@ -363,7 +363,7 @@ func shared(res *Result, actions []action, events []core.RawEvent, delivery emul
 	if err := st.CreateIntegration(ctx, in); err != nil {
 		return err
 	}
-	eng := workflow.New(st, w.f, workflow.WithClock(w.clk), workflow.WithSharedReads())
+	eng := workflow.New(st, w.f, workflow.WithClock(w.clk))
 	var ids []string
 	for i := range actions {
 		r, err := eng.CreateRun(ctx, in.ID, &actions[i].a, fmt.Sprintf("run-%03d", i))

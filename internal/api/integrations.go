@@ -134,11 +134,7 @@ func (h *Handler) listSensors(w http.ResponseWriter, r *http.Request) error {
 	if _, err := h.cfg.Store.GetIntegration(r.Context(), id); err != nil {
 		return err
 	}
-	ss, ok := h.cfg.Store.(core.SensorStore)
-	if !ok {
-		return core.Errorf(core.EINTERNAL, "this store keeps no sensors")
-	}
-	list, err := ss.ListSensors(r.Context(), id)
+	list, err := h.cfg.Store.ListSensors(r.Context(), id)
 	if err != nil {
 		return err
 	}

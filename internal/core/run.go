@@ -76,7 +76,7 @@ type Run struct {
 type Progress struct {
 	Cursors     []Cursor  `json:"cursors,omitempty"`
 	NextQueryAt time.Time `json:"nextQueryAt,omitzero"`
-	RawEvents   int       `json:"rawEvents"` // distinct raw events stored for the run
+	RawEvents   int       `json:"rawEvents"` // raw events in the run's read range, whoever read them (counted by correlate and alerts)
 	LastQueryAt time.Time `json:"lastQueryAt,omitzero"`
 	// LastStepKey names the last step applied ("fetch#3"), so a step that Step Functions repeats
 	// after a timeout is recognised and not applied twice.
@@ -107,12 +107,10 @@ type Cursor struct {
 	Category string `json:"category,omitempty"` // "" for management events, "insight"
 	// SettledUntil: every event with an event time before it has been read for good.
 	SettledUntil time.Time `json:"settledUntil"`
-	// GapTo, when set, is the newest end of a span [SettledUntil, GapTo] that a query could not
-	// read to its end (its pageSize x maxPage budget ran out); the next query reads it first.
+	// GapTo, when set, is the newest end of a span after SettledUntil that the run needs and no
+	// read has covered yet (a query cut short by its pageSize x maxPage budget or by the step's
+	// deadline); the next query reads it first.
 	GapTo time.Time `json:"gapTo,omitzero"`
-	// PassStart is when the read of the current span began: events older than PassStart minus
-	// the settle time had time to be delivered, so the cursor may move up to there.
-	PassStart time.Time `json:"passStart,omitzero"`
 }
 
 // Event is a normalized event, in the Director's normalized event format (snake_case).

@@ -45,10 +45,13 @@ type RunStore interface {
 	RawEvents(ctx context.Context, partition string, from, to time.Time) ([]RawEvent, error)
 }
 
-// Store is everything the workflow and the API keep.
+// Store is everything the workflow and the API keep. Every part is required (none is found by
+// type assertion), so that a wrapper of a Store cannot silently drop one.
 type Store interface {
 	IntegrationStore
 	RunStore
+	SharedReadStore
+	SensorStore
 	Close() error
 }
 
@@ -95,8 +98,7 @@ type Lease struct {
 }
 
 // SharedReadStore is what runs of one integration need to share their CloudTrail reads: the
-// read ledger of each stream and a lease per stream. Both stores implement it; the workflow uses
-// it when shared reads are on (workflow.WithSharedReads).
+// read ledger of each stream and a lease per stream. Every run reads through it.
 type SharedReadStore interface {
 	// GetLedger returns the stream's ledger, or an empty one with Version 0 when none is stored.
 	GetLedger(ctx context.Context, stream string) (*Ledger, error)
@@ -114,8 +116,7 @@ type SharedReadStore interface {
 }
 
 // SensorStore keeps the sensors (network devices) each integration has seen: with
-// discoverNetworkDevices, every account and region whose events a run read. Both stores
-// implement it; the API lists them.
+// discoverNetworkDevices, every account and region whose events a run read. The API lists them.
 type SensorStore interface {
 	// PutSensors records sensors of an integration: a new one is added, a known one keeps its
 	// FirstSeen and takes the later LastSeen.

@@ -115,7 +115,7 @@ func FromConfig(ctx context.Context, cfg aws.Config, log *slog.Logger, sources [
 		return nil, err
 	}
 	// Concurrent invocations share one LookupEvents budget per account and region through the
-	// table, and share what they read (workflow.WithSharedReads) instead of each re-reading it.
+	// table, and share what they read (the workflow's stream ledger) instead of each re-reading it.
 	budget, err := ratelimit.NewDynamo(client, table, cloudtrail.DefaultCallsPerSecond, cloudtrail.DefaultBurst)
 	if err != nil {
 		return nil, err
@@ -126,7 +126,7 @@ func FromConfig(ctx context.Context, cfg aws.Config, log *slog.Logger, sources [
 	}
 	factoryOpts := append([]cloudtrail.Option{cloudtrail.WithBaseConfig(cfg), cloudtrail.WithLogger(log),
 		cloudtrail.WithSharedLimiter(budget), cloudtrail.WithPolicy(policy)}, sources...)
-	base := []workflow.Option{workflow.WithLogger(log), workflow.WithSharedReads()}
+	base := []workflow.Option{workflow.WithLogger(log)}
 	return workflow.New(store, cloudtrail.NewFactory(ctx, factoryOpts...), append(base, opts...)...), nil
 }
 

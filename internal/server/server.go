@@ -158,7 +158,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// account's rate budget for every run of the process. The Correlation Query is compiled with
 	// CEL; importing internal/alerts also makes ParseIntegration validate it when settings are saved.
 	engOpts := []workflow.Option{workflow.WithClock(cfg.Clock), workflow.WithLogger(log),
-		workflow.WithAlertCompiler(alerts.Compiler()), workflow.WithSharedReads()}
+		workflow.WithAlertCompiler(alerts.Compiler())}
 	if cfg.StepRetries > 0 {
 		engOpts = append(engOpts, workflow.WithStepRetries(cfg.StepRetries))
 	}

@@ -169,12 +169,13 @@ func TestBootstraps(t *testing.T) {
 			return want(s.Status == core.StatusWaiting && !s.Done, "a waiting run")
 		}},
 		{"fetch", "main", env.main, func(s workflow.State) string {
-			return want(s.Iteration == 1 && s.RawEvents > 0 && s.APICalls > 0, "one query that read events")
+			return want(s.Iteration == 1 && s.APICalls > 0, "one query that called CloudTrail")
 		}},
 		{"correlate", "main", env.main, func(s workflow.State) string {
 			// The demo window lies in the past, so its deadline has passed: the verdict is final,
 			// and the alerts step is to take the last alerts pass.
-			return want(s.Done && s.AlertsDue && s.Status == core.StatusQuerying && s.Events > 0, "a final verdict with matched events, alerts due")
+			return want(s.Done && s.AlertsDue && s.Status == core.StatusQuerying && s.Events > 0 && s.RawEvents > 0,
+				"a final verdict with matched events among the raw events read, alerts due")
 		}},
 		{"alerts", "main", env.main, func(s workflow.State) string {
 			return want(s.Done && s.Status == core.StatusCompleted, "the run completed by the last alerts pass")

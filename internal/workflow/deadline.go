@@ -10,17 +10,16 @@ import (
 
 // A step runs in a Lambda with a deadline (its context's). A step that reads CloudTrail stores
 // each page as it arrives and stops reading StepMargin before that deadline; what it did not read
-// is a gap on the run's cursor, which the next fetch reads first.
+// is missing from the stream's ledger and a gap on the run's cursor, which the next fetch reads
+// first.
 
 // lookup makes one query for run r, storing each page under partition as it arrives (a step
 // cut off keeps what it read), and stopping at the step's stop time (stopAt).
 func (e *Engine) lookup(ctx context.Context, src core.Source, r *core.Run, partition string, q core.Query) (core.QueryResult, error) {
 	store := func(ctx context.Context, evs []core.RawEvent) error {
-		added, err := e.store.AddRawEvents(ctx, partition, evs)
-		if err != nil {
+		if _, err := e.store.AddRawEvents(ctx, partition, evs); err != nil {
 			return fmt.Errorf("run %s: store events: %w", r.RunID, err)
 		}
-		r.Progress.RawEvents += added
 		return nil
 	}
 	q.StopAt, q.Page = stopAt(ctx), store

@@ -11,11 +11,11 @@ import (
 	"github.com/trailproof/trailproof/internal/core"
 )
 
-// Shared reads.
+// Reads.
 //
-// Without them each run reads CloudTrail for itself: its cursor, its partition. With them
-// (WithSharedReads), the runs of one integration share what they read, so that the cost grows
-// with the events read and not with the number of runs:
+// Every run (`trailproof run`, `serve` and the Lambdas alike) reads CloudTrail through its
+// integration's stream ledger: the runs of one integration share what they read, so that the cost
+// grows with the events read and not with the number of runs:
 //
 //   - A stream is what one LookupEvents query reads: an integration, a region, a category and the
 //     optional lookup filter (StreamKey). Its raw events live in one partition (SharedPartition),
@@ -28,7 +28,7 @@ import (
 //   - A fetch reads only what is neither settled nor fresh in its span (at the run's last fetch,
 //     after its deadline, only what is not settled: the verdict must rest on settled reads). So
 //     with many runs the stream is read about once per query interval, whoever reads it.
-//   - Reading takes the stream's lease (core.SharedReadStore.AcquireLease, expiring after one
+//   - Reading takes the stream's lease (core.Store's AcquireLease, expiring after one
 //     query interval): two runs needing the same span at the same moment make one set of calls.
 //     A run that finds the lease taken polls the ledger on the engine's clock for at most one
 //     query interval, then reads whatever is still missing itself, lease or not.
@@ -54,17 +54,9 @@ const DefaultLeasePoll = time.Second
 // again reads them again).
 const ledgerKeep = 48 * time.Hour
 
-// WithSharedReads makes the runs of one integration share their CloudTrail reads (see above).
-// The store must implement core.SharedReadStore (bolt and dynamo do); otherwise the option is
-// ignored with a warning.
-func WithSharedReads() Option { return func(e *Engine) { e.sharedOn = true } }
-
 // WithLeasePoll sets how often, on the engine's clock, a fetch waiting for another run's read of
 // the same stream re-checks the ledger (default DefaultLeasePoll).
 func WithLeasePoll(d time.Duration) Option { return func(e *Engine) { e.leasePoll = d } }
-
-// SharedReads reports whether the engine shares reads between runs.
-func (e *Engine) SharedReads() bool { return e.shared != nil }
 
 // StreamKey names what one query reads: an integration's region and category, with its lookup
 // filter when there is one (a filtered read holds only part of the stream).
@@ -76,25 +68,8 @@ func StreamKey(integrationID, region, category string, attr *core.LookupAttribut
 	return k
 }
 
-// SharedPartition is where a stream's raw events are stored when reads are shared.
+// SharedPartition is where a stream's raw events are stored, whichever run read them.
 func SharedPartition(stream string) string { return "stream#" + stream }
-
-// setupShared turns shared reads on when asked and the store can.
-func (e *Engine) setupShared() {
-	if e.leasePoll <= 0 {
-		e.leasePoll = DefaultLeasePoll
-	}
-	if !e.sharedOn {
-		return
-	}
-	sh, ok := e.store.(core.SharedReadStore)
-	if !ok {
-		e.log.Warn("shared reads asked for, but the store cannot keep a read ledger; each run reads for itself",
-			"store", fmt.Sprintf("%T", e.store))
-		return
-	}
-	e.shared = sh
-}
 
 // span is a closed interval of event time.
 type span struct{ from, to time.Time }
@@ -237,10 +212,12 @@ func mergeRead(spans []core.SpanRead, n core.SpanRead, settle time.Duration, kee
 // needTTL is how long a run's registered need lasts, in query intervals, unless renewed.
 const needTTL = 4
 
-// readShared is readCursor with shared reads: it registers the run's span as a need of the
-// stream, reads, through the stream's lease, only what the ledger says no run has read recently
-// enough, then moves the run's cursor as far as the ledger shows its span settled.
-func (e *Engine) readShared(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
+// readRun reads one region and category of a run: it registers the run's unsettled span as a
+// need of the stream, reads, through the stream's lease, only what the ledger says no run has
+// read recently enough, then moves the run's cursor as far as the ledger shows its span settled.
+// What is still missing (a read cut short by its budget or the step's deadline) is the cursor's
+// gap, which the next fetch reads first.
+func (e *Engine) readRun(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
 	region, category string, attr *core.LookupAttribute, read core.Window, now time.Time) error {
 	cur := cursorFor(&r.Progress, region, category)
 	if cur.SettledUntil.IsZero() {
@@ -253,22 +230,32 @@ func (e *Engine) readShared(ctx context.Context, src core.Source, r *core.Run, i
 	stream := StreamKey(integ.ID, region, category, attr)
 	settle := integ.SettleTimeD()
 	since := freshSince(r, now, integ.QueryIntervalD())
-	// The run's last fetch rests on settled reads only, as without sharing.
+	// The run's last fetch rests on settled reads only.
 	strict := !now.Before(Deadline(integ, r))
 	l, err := e.registerNeed(ctx, r, integ, stream, category, read, now)
 	if err != nil {
 		return err
 	}
-	if len(missing(l, from, to, since, settle, strict)) > 0 {
-		if l, err = e.readMissing(ctx, src, r, integ, stream, region, category, attr, from, to, now, strict); err != nil {
+	// A read cut short goes on below where it stopped (the gap) before anything newer, as one
+	// pass: re-reading from the top would spend each step's calls on what the last step read.
+	// Once the gap is closed, the next query reads whatever has gone stale since.
+	readTo := to
+	if !cur.GapTo.IsZero() && cur.GapTo.After(from) {
+		readTo = minTime(cur.GapTo, to)
+	}
+	if len(missing(l, from, readTo, since, settle, strict)) > 0 {
+		if l, err = e.readMissing(ctx, src, r, integ, stream, region, category, attr, from, readTo, now, strict); err != nil {
 			return err
 		}
 	}
 	if s := minTime(settledFrom(l.Spans, cur.SettledUntil, settle), to); s.After(cur.SettledUntil) {
 		cur.SettledUntil = s
 	}
-	cur.GapTo, cur.PassStart = time.Time{}, time.Time{}
-	if rest := missing(l, maxTime(cur.SettledUntil, read.From), to, since, settle, strict); len(rest) > 0 {
+	if strict {
+		readTo = to // the verdict rests on settled reads of the whole span
+	}
+	cur.GapTo = time.Time{}
+	if rest := missing(l, maxTime(cur.SettledUntil, read.From), readTo, since, settle, strict); len(rest) > 0 {
 		cur.GapTo = rest[len(rest)-1].to
 	}
 	return nil
@@ -284,7 +271,7 @@ func (e *Engine) registerNeed(ctx context.Context, r *core.Run, integ *core.Inte
 		interval = max(interval, integ.CorrelationQueryIntervalD())
 	}
 	for attempt := 0; ; attempt++ {
-		l, err := e.shared.GetLedger(ctx, stream)
+		l, err := e.store.GetLedger(ctx, stream)
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", r.RunID, err)
 		}
@@ -294,7 +281,7 @@ func (e *Engine) registerNeed(ctx context.Context, r *core.Run, integ *core.Inte
 		}
 		l.Needs = slices.DeleteFunc(l.Needs, func(n core.SpanNeed) bool { return n.Run == r.RunID || n.Until.Before(now) })
 		l.Needs = append(l.Needs, core.SpanNeed{Run: r.RunID, From: read.From, To: read.To, Until: now.Add(needTTL * interval)})
-		err = e.shared.PutLedger(ctx, l)
+		err = e.store.PutLedger(ctx, l)
 		if err == nil {
 			return l, nil
 		}
@@ -316,14 +303,14 @@ func (e *Engine) readMissing(ctx context.Context, src core.Source, r *core.Run, 
 	holder := r.RunID
 	giveUp := e.clock.Now().Add(fresh)
 	for {
-		_, held, err := e.shared.AcquireLease(ctx, stream, holder, e.clock.Now(), fresh)
+		_, held, err := e.store.AcquireLease(ctx, stream, holder, e.clock.Now(), fresh)
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", r.RunID, err)
 		}
 		if held || !e.clock.Now().Before(giveUp) {
 			l, rerr := e.readStream(ctx, src, r, integ, stream, region, category, attr, from, to, now, strict)
 			if held {
-				if err := e.shared.ReleaseLease(context.WithoutCancel(ctx), stream, holder); err != nil {
+				if err := e.store.ReleaseLease(context.WithoutCancel(ctx), stream, holder); err != nil {
 					e.log.WarnContext(ctx, "cannot release a stream lease; it expires on its own", "runId", r.RunID, "stream", stream, "error", err.Error())
 				}
 			}
@@ -333,7 +320,7 @@ func (e *Engine) readMissing(ctx context.Context, src core.Source, r *core.Run, 
 		if err := e.clock.Sleep(ctx, wait); err != nil {
 			return nil, err
 		}
-		l, err := e.shared.GetLedger(ctx, stream)
+		l, err := e.store.GetLedger(ctx, stream)
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", r.RunID, err)
 		}
@@ -397,7 +384,7 @@ func toRead(l *core.Ledger, self string, own []span, now time.Time, interval, se
 func (e *Engine) readStream(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
 	stream, region, category string, attr *core.LookupAttribute, from, to, now time.Time, strict bool) (*core.Ledger, error) {
 	interval, settle := integ.QueryIntervalD(), integ.SettleTimeD()
-	l, err := e.shared.GetLedger(ctx, stream)
+	l, err := e.store.GetLedger(ctx, stream)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", r.RunID, err)
 	}
@@ -427,7 +414,7 @@ func (e *Engine) readSpan(ctx context.Context, src core.Source, r *core.Run, int
 	if res.Stopped {
 		// The step's time is up: what was read is recorded; the rest stays missing for the next.
 		if !res.OldestRead.Before(seg.to) {
-			l, err := e.shared.GetLedger(ctx, stream)
+			l, err := e.store.GetLedger(ctx, stream)
 			if err != nil {
 				return nil, fmt.Errorf("run %s: %w", r.RunID, err)
 			}
@@ -444,12 +431,12 @@ func (e *Engine) readSpan(ctx context.Context, src core.Source, r *core.Run, int
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		l, err := e.shared.GetLedger(ctx, stream)
+		l, err := e.store.GetLedger(ctx, stream)
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", r.RunID, err)
 		}
 		l.Spans = mergeRead(l.Spans, done, integ.SettleTimeD(), now.Add(-ledgerKeep))
-		err = e.shared.PutLedger(ctx, l)
+		err = e.store.PutLedger(ctx, l)
 		if err == nil {
 			e.log.DebugContext(ctx, "stream read", "runId", r.RunID, "stream", stream, "from", seg.from, "to", seg.to,
 				"calls", res.Calls, "events", len(res.Events), "truncated", res.Truncated)
@@ -464,25 +451,24 @@ func (e *Engine) readSpan(ctx context.Context, src core.Source, r *core.Run, int
 	}
 }
 
-// runStreams are the streams a run reads: management events of each query region, and the
-// integration region's Insights events.
-func runStreams(integ *core.Integration, r *core.Run, cor *core.Correlator) []string {
+// Partitions are where the raw events a run reads are stored: one partition per stream it reads
+// (management events of each query region, and the integration region's Insights events),
+// shared with the integration's other runs.
+func Partitions(integ *core.Integration, r *core.Run) []string {
+	attr := core.NewCorrelator(integ, &r.Action).LookupAttribute()
 	var out []string
 	for _, region := range integ.QueryRegions(&r.Action) {
-		out = append(out, StreamKey(integ.ID, region, core.CategoryManagement, cor.LookupAttribute()))
+		out = append(out, SharedPartition(StreamKey(integ.ID, region, core.CategoryManagement, attr)))
 	}
-	return append(out, StreamKey(integ.ID, integ.AWSRegion, core.CategoryInsight, nil))
+	return append(out, SharedPartition(StreamKey(integ.ID, integ.AWSRegion, core.CategoryInsight, nil)))
 }
 
-// rawEvents returns the raw events of a run's read range: its own partition, or with shared
-// reads those of its streams' partitions, oldest first.
-func (e *Engine) rawEvents(ctx context.Context, r *core.Run, integ *core.Integration, cor *core.Correlator, read core.Window) ([]core.RawEvent, error) {
-	if e.shared == nil {
-		return e.store.RawEvents(ctx, Partition(r.RunID), read.From, read.To)
-	}
+// rawEvents returns the raw events of a run's read range, from its streams' partitions, oldest
+// first, and counts them in Progress.RawEvents.
+func (e *Engine) rawEvents(ctx context.Context, r *core.Run, integ *core.Integration, read core.Window) ([]core.RawEvent, error) {
 	var all []core.RawEvent
-	for _, s := range runStreams(integ, r, cor) {
-		evs, err := e.store.RawEvents(ctx, SharedPartition(s), read.From, read.To)
+	for _, p := range Partitions(integ, r) {
+		evs, err := e.store.RawEvents(ctx, p, read.From, read.To)
 		if err != nil {
 			return nil, err
 		}

@@ -30,7 +30,7 @@ import (
 	"github.com/trailproof/trailproof/internal/workflow"
 )
 
-// sharedStack is a stack whose engine shares reads between runs.
+// sharedStack is a stack over a given store, for several runs of one integration.
 type sharedStack struct {
 	store core.Store
 	clock clock.Clock
@@ -54,10 +54,7 @@ func newSharedStack(t *testing.T, st core.Store, clk clock.Clock, events []core.
 	t.Cleanup(func() { srv.Close() })
 	s.url = srv.URL()
 	src := cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(clk), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)), cloudtrail.WithPolicy(testenv.LoopbackPolicy))
-	s.eng = workflow.New(st, src, workflow.WithClock(clk), workflow.WithSharedReads(), workflow.WithLeasePoll(20*time.Millisecond))
-	if !s.eng.SharedReads() {
-		t.Fatalf("the engine over %T does not share reads", st)
-	}
+	s.eng = workflow.New(st, src, workflow.WithClock(clk), workflow.WithLeasePoll(20*time.Millisecond))
 	return s
 }
 
@@ -368,7 +365,7 @@ func TestSharedReadsDeadHolder(t *testing.T) {
 	in := s.integration(t, demoSettings)
 	ctx := context.Background()
 	stream := workflow.StreamKey("it", in.AWSRegion, core.CategoryManagement, nil)
-	if _, ok, err := st.(core.SharedReadStore).AcquireLease(ctx, stream, "dead-run", clk.Now(), time.Hour); err != nil || !ok {
+	if _, ok, err := st.AcquireLease(ctx, stream, "dead-run", clk.Now(), time.Hour); err != nil || !ok {
 		t.Fatalf("cannot plant a lease: %v", err)
 	}
 	r, err := s.eng.CreateRun(ctx, "it", &core.Action{JobID: "j", ActionID: "a", StartTime: start,

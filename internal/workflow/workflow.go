@@ -66,9 +66,8 @@ type Engine struct {
 	retries  int
 	compile  core.AlertCompiler
 
-	// Shared reads (shared.go): nil shared means each run reads for itself.
-	sharedOn  bool
-	shared    core.SharedReadStore
+	// leasePoll is how often a fetch waiting for another run's read of a stream re-checks the
+	// ledger (shared.go).
 	leasePoll time.Duration
 }
 
@@ -94,11 +93,14 @@ func WithAlertCompiler(c core.AlertCompiler) Option { return func(e *Engine) { e
 
 // New returns an engine.
 func New(store core.Store, sources core.SourceFactory, opts ...Option) *Engine {
-	e := &Engine{store: store, sources: sources, clock: clock.Real{}, log: slog.New(slog.DiscardHandler), retries: 6}
+	e := &Engine{store: store, sources: sources, clock: clock.Real{}, log: slog.New(slog.DiscardHandler), retries: 6,
+		leasePoll: DefaultLeasePoll}
 	for _, o := range opts {
 		o(e)
 	}
-	e.setupShared()
+	if e.leasePoll <= 0 {
+		e.leasePoll = DefaultLeasePoll
+	}
 	return e
 }
 
@@ -107,9 +109,6 @@ func (e *Engine) Sources() core.SourceFactory { return e.sources }
 
 // Clock returns the engine's clock.
 func (e *Engine) Clock() clock.Clock { return e.clock }
-
-// Partition is where a run's raw events are stored.
-func Partition(runID string) string { return "run#" + runID }
 
 // CreateRun stores a new run of action a under an integration. A repeated request with the same
 // run ID returns the stored run instead of creating a second one.
@@ -229,9 +228,9 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// Fetch runs one query of the loop: for each region to read, it reads the span of event time
-// that earlier queries have not settled, stores the events (de-duplicated by EventId) and moves
-// the cursors. A fetch repeated with the same input (a Step Functions retry after a timeout) is
+// Fetch runs one query of the loop: for each region to read, it reads the part of the run's
+// unsettled span that no run of the integration has read recently enough (the stream ledger,
+// shared.go), stores the events (de-duplicated by EventId) and moves the cursors. A fetch repeated with the same input (a Step Functions retry after a timeout) is
 // recognised and not applied twice.
 func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	defer func() { e.observe(StepFetch, in, out, err) }()
@@ -256,7 +255,7 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	now := e.clock.Now()
 	var fetchErr error
 	for _, region := range integ.QueryRegions(&r.Action) {
-		if fetchErr = e.readCursor(ctx, src, r, integ, region, core.CategoryManagement, cor.LookupAttribute(), read, now); fetchErr != nil {
+		if fetchErr = e.readRun(ctx, src, r, integ, region, core.CategoryManagement, cor.LookupAttribute(), read, now); fetchErr != nil {
 			break
 		}
 	}
@@ -275,56 +274,8 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 		return in, classify(fmt.Errorf("fetch run %s: %w", r.RunID, err))
 	}
 	out = stateOf(r)
-	e.log.InfoContext(ctx, "query done", "runId", r.RunID, "query", r.Queries, "apiCalls", r.APICalls, "rawEvents", r.Progress.RawEvents)
+	e.log.InfoContext(ctx, "query done", "runId", r.RunID, "query", r.Queries, "apiCalls", r.APICalls)
 	return out, nil
-}
-
-// readCursor reads, for one region and category, the span of event time that the run's earlier
-// queries have not settled, stores what it finds and moves the cursor. Events older than the
-// query's start minus settleTime had time to be delivered: the cursor settles up to there. A
-// query cut short by its pageSize x maxPage budget leaves a gap that the next query reads first.
-func (e *Engine) readCursor(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
-	region, category string, attr *core.LookupAttribute, read core.Window, now time.Time) error {
-	if e.shared != nil {
-		return e.readShared(ctx, src, r, integ, region, category, attr, read, now)
-	}
-	cur := cursorFor(&r.Progress, region, category)
-	if cur.SettledUntil.IsZero() {
-		cur.SettledUntil = read.From
-	}
-	from, to := maxTime(cur.SettledUntil, read.From), minTime(read.To, now)
-	if !cur.GapTo.IsZero() {
-		to = minTime(cur.GapTo, to)
-	} else {
-		cur.PassStart = now
-	}
-	if from.After(to) {
-		return nil
-	}
-	res, err := e.lookup(ctx, src, r, Partition(r.RunID),
-		core.Query{Region: region, Category: category, From: from, To: to, Attribute: attr, Budget: integ.QueryBudget()})
-	if err != nil {
-		return err
-	}
-	if res.Stopped {
-		// The step's time is up: the next fetch reads the rest first, as after a truncated read.
-		cur.GapTo = res.OldestRead
-		return nil
-	}
-	if res.Truncated {
-		cur.GapTo = res.OldestRead
-		w := fmt.Sprintf("region %s: the query budget (pageSize %d x maxPage %d = %d events) ran out before the start of %s..%s; the rest is read by the next queries",
-			region, integ.PageSize, integ.MaxPage, integ.QueryBudget(), from.Format(time.RFC3339), to.Format(time.RFC3339))
-		if !slices.Contains(r.Progress.FetchWarnings, w) {
-			r.Progress.FetchWarnings = append(r.Progress.FetchWarnings, w)
-		}
-		return nil
-	}
-	cur.GapTo = time.Time{}
-	if s := minTime(to, cur.PassStart.Add(-integ.SettleTimeD())); s.After(cur.SettledUntil) {
-		cur.SettledUntil = s
-	}
-	return nil
 }
 
 // Deadline is when a run's last query is due: the end of what it reads plus the settle time.
@@ -355,7 +306,7 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	}
 	cor := core.NewCorrelator(integ, &r.Action)
 	read := cor.ReadRange()
-	raws, err := e.rawEvents(ctx, r, integ, cor, read)
+	raws, err := e.rawEvents(ctx, r, integ, read)
 	if err != nil {
 		return in, classify(fmt.Errorf("correlate run %s: %w", r.RunID, err))
 	}
@@ -477,10 +428,10 @@ func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integr
 		return err
 	}
 	read := cor.ReadRange()
-	if err := e.readCursor(ctx, src, r, integ, integ.AWSRegion, core.CategoryInsight, nil, read, now); err != nil {
+	if err := e.readRun(ctx, src, r, integ, integ.AWSRegion, core.CategoryInsight, nil, read, now); err != nil {
 		return err
 	}
-	raws, err := e.rawEvents(ctx, r, integ, cor, read)
+	raws, err := e.rawEvents(ctx, r, integ, read)
 	if err != nil {
 		return err
 	}
@@ -512,7 +463,7 @@ func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integr
 }
 
 // recordSensors keeps the sensors the run has seen and adds those new to the run to the
-// integration's sensors (when the store keeps them), so the API can list every account and region
+// integration's sensors, so the API can list every account and region
 // the integration has seen.
 func (e *Engine) recordSensors(ctx context.Context, r *core.Run, seen []core.Sensor) error {
 	var fresh []core.Sensor
@@ -522,11 +473,10 @@ func (e *Engine) recordSensors(ctx context.Context, r *core.Run, seen []core.Sen
 		}
 	}
 	r.Sensors = seen
-	ss, ok := e.store.(core.SensorStore)
-	if !ok || len(fresh) == 0 {
+	if len(fresh) == 0 {
 		return nil
 	}
-	if err := ss.PutSensors(ctx, r.IntegrationID, fresh); err != nil {
+	if err := e.store.PutSensors(ctx, r.IntegrationID, fresh); err != nil {
 		return fmt.Errorf("record sensors: %w", err)
 	}
 	return nil

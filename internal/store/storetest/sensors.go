@@ -13,29 +13,25 @@ import (
 // testSensors: sightings merge (first seen stays, last seen moves on), integrations keep their
 // own sensors, and an unknown integration has none.
 func testSensors(t *testing.T, s core.Store) {
-	ss, ok := s.(core.SensorStore)
-	if !ok {
-		t.Fatal("the store does not keep sensors (core.SensorStore)")
-	}
 	ctx := context.Background()
 	t0 := time.Date(2026, 3, 3, 14, 0, 0, 0, time.UTC)
 	a := core.NewSensor("111122223333", "us-east-1", t0)
 	b := core.NewSensor("111122223333", "eu-west-1", t0.Add(time.Minute))
-	if err := ss.PutSensors(ctx, "int-1", []core.Sensor{a, b}); err != nil {
+	if err := s.PutSensors(ctx, "int-1", []core.Sensor{a, b}); err != nil {
 		t.Fatal(err)
 	}
 	later, earlier := a, a
 	later.FirstSeen, later.LastSeen = t0.Add(time.Hour), t0.Add(time.Hour)
 	earlier.FirstSeen, earlier.LastSeen = t0.Add(-time.Hour), t0.Add(-time.Hour)
 	for _, sn := range []core.Sensor{later, earlier} {
-		if err := ss.PutSensors(ctx, "int-1", []core.Sensor{sn}); err != nil {
+		if err := s.PutSensors(ctx, "int-1", []core.Sensor{sn}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := ss.PutSensors(ctx, "int-2", []core.Sensor{core.NewSensor("444455556666", "us-west-2", t0)}); err != nil {
+	if err := s.PutSensors(ctx, "int-2", []core.Sensor{core.NewSensor("444455556666", "us-west-2", t0)}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ss.ListSensors(ctx, "int-1")
+	got, err := s.ListSensors(ctx, "int-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +44,7 @@ func testSensors(t *testing.T, s core.Store) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("sensors of int-1 (-want +got):\n%s", diff)
 	}
-	none, err := ss.ListSensors(ctx, "nope")
+	none, err := s.ListSensors(ctx, "nope")
 	if err != nil || len(none) != 0 || none == nil {
 		t.Errorf("sensors of an unknown integration: %v, %v (want an empty list)", none, err)
 	}

@@ -11,21 +11,11 @@ import (
 	"github.com/trailproof/trailproof/internal/core"
 )
 
-// runShared runs the shared-read conformance tests when the store implements
-// core.SharedReadStore, and fails when it does not: both stores must.
+// runShared runs the conformance tests of the stream ledger and leases (core.SharedReadStore).
 func runShared(t *testing.T, newStore NewStore) {
-	t.Run("Ledger", func(t *testing.T) { testLedger(t, sharedOf(t, open(t, newStore))) })
-	t.Run("Lease", func(t *testing.T) { testLease(t, sharedOf(t, open(t, newStore))) })
-	t.Run("LeaseContention", func(t *testing.T) { testLeaseContention(t, sharedOf(t, open(t, newStore))) })
-}
-
-func sharedOf(t *testing.T, s core.Store) core.SharedReadStore {
-	t.Helper()
-	sh, ok := s.(core.SharedReadStore)
-	if !ok {
-		t.Fatalf("%T does not implement core.SharedReadStore", s)
-	}
-	return sh
+	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t, newStore)) })
+	t.Run("Lease", func(t *testing.T) { testLease(t, open(t, newStore)) })
+	t.Run("LeaseContention", func(t *testing.T) { testLeaseContention(t, open(t, newStore)) })
 }
 
 func testLedger(t *testing.T, s core.SharedReadStore) {
