@@ -2,16 +2,12 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/trailproof/trailproof/internal/core"
 )
-
-var jsonUnmarshal = json.Unmarshal
 
 // Progress is told, while Execute waits, what the run is doing; the CLI prints it.
 type Progress func(r *core.Run, next time.Duration)
@@ -46,12 +42,7 @@ func (e *Engine) Execute(ctx context.Context, runID string, progress Progress) (
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		name := reflect.TypeOf(err).String()
-		if t := reflect.TypeOf(err); t.Kind() == reflect.Pointer {
-			name = t.Elem().Name()
-		}
-		msg := err.Error()
-		if _, ferr := e.Fail(ctx, FailInput{RunID: runID, Error: &ErrorInfo{Error: name, Cause: msg}}); ferr != nil {
+		if _, ferr := e.Fail(ctx, runID, ErrorName(err), err.Error()); ferr != nil {
 			return nil, errors.Join(err, ferr)
 		}
 	}

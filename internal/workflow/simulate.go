@@ -86,7 +86,7 @@ func (e *Engine) simStep(ctx context.Context, sr *simRun) (done bool, wait time.
 			e.log.WarnContext(ctx, "step failed, retrying", "runId", sr.id, "error", err.Error(), "attempt", sr.attempt, "delay", sr.delay.String())
 			return false, sr.delay, nil
 		}
-		if _, ferr := e.Fail(ctx, FailInput{RunID: sr.id, Error: &ErrorInfo{Error: "StepError", Cause: err.Error()}}); ferr != nil {
+		if _, ferr := e.Fail(ctx, sr.id, ErrorName(err), err.Error()); ferr != nil {
 			return true, 0, fmt.Errorf("simulate run %s: %w", sr.id, ferr)
 		}
 		return true, 0, nil
