@@ -232,6 +232,19 @@ func TestNextPart(t *testing.T) {
 
 // TestPlaceholdersHaveSubstitutions keeps the test substitutions in step with the definition.
 func TestPlaceholdersHaveSubstitutions(t *testing.T) {
+	def := readDefinition(t)
+	var keys []string
+	for k := range substitutions() {
+		keys = append(keys, k)
+	}
+	if diff := cmp.Diff(Placeholders(def), keys, cmpSorted); diff != "" {
+		t.Errorf("placeholders vs substitutions (-definition +test):\n%s", diff)
+	}
+}
+
+// readDefinition returns the state machine definition under test.
+func readDefinition(t *testing.T) []byte {
+	t.Helper()
 	root, err := Root()
 	if err != nil {
 		t.Fatal(err)
@@ -240,11 +253,5 @@ func TestPlaceholdersHaveSubstitutions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var keys []string
-	for k := range substitutions() {
-		keys = append(keys, k)
-	}
-	if diff := cmp.Diff(Placeholders(def), keys, cmpSorted); diff != "" {
-		t.Errorf("placeholders vs substitutions (-definition +test):\n%s", diff)
-	}
+	return def
 }

@@ -2,8 +2,6 @@ package sfntest
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -42,18 +40,10 @@ func serviceError(name string) bool {
 // matched in each state that invokes a function, and a step's error is retried by the definition
 // exactly when Execute retries it.
 func TestErrorNamesMatchTheDefinition(t *testing.T) {
-	root, err := Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, DefinitionPath))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var def struct {
 		States map[string]aslState `json:"States"`
 	}
-	if err := json.Unmarshal(b, &def); err != nil {
+	if err := json.Unmarshal(readDefinition(t), &def); err != nil {
 		t.Fatalf("%s: %v", DefinitionPath, err)
 	}
 	names := workflow.ErrorNames()
