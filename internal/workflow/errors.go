@@ -8,7 +8,7 @@ import (
 )
 
 // A step error carries a core code (core.ErrorCode); the code decides whether the step is retried
-// (Retryable) and, through ErrorName, the name the state machine's Retry and Catch match. The
+// (core.Temporary) and, through ErrorName, the name the state machine's Retry and Catch match. The
 // Lambda runtime (lambdafn), Execute and Simulate all name errors with ErrorName, so a run fails
 // with the same reason wherever it ran.
 
@@ -42,18 +42,14 @@ func ErrorName(err error) string {
 }
 
 // ErrorNames returns every name ErrorName can return, each with whether its errors are retried
-// (Retryable), so that a test can hold the state machine's Retry and Catch against them.
+// (core.Temporary: Execute, Simulate and the state machine retry them), so that a test can hold the state machine's Retry and Catch against them.
 func ErrorNames() map[string]bool {
 	m := make(map[string]bool, len(errorNames))
 	for code, name := range errorNames {
-		m[name] = Retryable(&core.Error{Code: code})
+		m[name] = core.Temporary(&core.Error{Code: code})
 	}
 	return m
 }
-
-// Retryable reports whether a step error is worth retrying: its code says a later attempt may
-// pass. The state machine retries the same errors by name.
-func Retryable(err error) bool { return core.Temporary(err) }
 
 // classify gives a step error the code it is retried and named by. An error that already has one
 // (the CloudTrail source's, bad settings) keeps it; a concurrent update is transient.

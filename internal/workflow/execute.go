@@ -69,7 +69,7 @@ func (e *Engine) retry(ctx context.Context, step func() (State, error)) (State, 
 	delay := 2 * time.Second
 	for attempt := 0; ; attempt++ {
 		s, err := step()
-		if err == nil || !Retryable(err) || attempt >= e.retries {
+		if err == nil || !core.Temporary(err) || attempt >= e.retries {
 			return s, err
 		}
 		e.log.WarnContext(ctx, "step failed, retrying", "error", err.Error(), "attempt", attempt+1, "delay", delay.String())

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trailproof/trailproof/internal/clock"
+	"github.com/trailproof/trailproof/internal/core"
 )
 
 // Simulate runs stored runs to their end together on a virtual clock, as concurrent Step
@@ -76,7 +77,7 @@ func (e *Engine) simStep(ctx context.Context, sr *simRun) (done bool, wait time.
 		}
 	}
 	if err != nil {
-		if Retryable(err) && sr.attempt < e.retries {
+		if core.Temporary(err) && sr.attempt < e.retries {
 			if sr.attempt == 0 {
 				sr.delay = 2 * time.Second
 			} else {
