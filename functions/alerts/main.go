@@ -9,12 +9,13 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/trailproof/trailproof/internal/alerts"
+	"github.com/trailproof/trailproof/internal/awsenv"
 	"github.com/trailproof/trailproof/internal/lambdafn"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
 
 func main() {
-	log := lambdafn.NewLogger()
+	log := awsenv.NewLogger()
 	engine, err := lambdafn.FromEnv(context.Background(), log, workflow.WithAlertCompiler(alerts.Compiler()))
 	if err != nil {
 		log.Error("cannot start the alerts function", "error", err.Error())

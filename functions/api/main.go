@@ -11,11 +11,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/trailproof/trailproof/internal/api/awsapi"
-	"github.com/trailproof/trailproof/internal/lambdafn"
+	"github.com/trailproof/trailproof/internal/awsenv"
 )
 
 func main() {
-	log := lambdafn.NewLogger()
+	log := awsenv.NewLogger()
 	h, err := awsapi.FromEnv(context.Background(), log)
 	if err != nil {
 		log.Error("cannot start the api function", "error", err.Error())

@@ -8,11 +8,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/trailproof/trailproof/internal/awsenv"
 	"github.com/trailproof/trailproof/internal/lambdafn"
 )
 
 func main() {
-	log := lambdafn.NewLogger()
+	log := awsenv.NewLogger()
 	engine, err := lambdafn.FromEnv(context.Background(), log)
 	if err != nil {
 		log.Error("cannot start the fetch function", "error", err.Error())

@@ -205,7 +205,7 @@ func (h *Handler) endpoint(fn func(http.ResponseWriter, *http.Request) error) ht
 		if err == nil {
 			return
 		}
-		if core.ErrorCode(err) == core.EINTERNAL {
+		if Status(core.ErrorCode(err)) >= http.StatusInternalServerError { // ours to fix, not the caller's
 			h.log.ErrorContext(r.Context(), "request failed", "requestId", w.Header().Get("X-Request-Id"),
 				"method", r.Method, "path", r.URL.Path, "error", err.Error())
 		}

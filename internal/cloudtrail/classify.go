@@ -1,28 +1,18 @@
 package cloudtrail
 
-// The methods below let the workflow tell these errors apart (workflow.Classifier) without
-// importing this package, and map them onto the step errors Step Functions retries.
+import "github.com/trailproof/trailproof/internal/core"
 
-// Throttled reports true: CloudTrail kept throttling.
-func (e *ThrottledError) Throttled() bool { return true }
+// The methods below give each error its core code (core.ErrorCode), from which the workflow
+// decides whether to retry and names the error for the state machine (workflow.ErrorName).
 
-// Temporary reports true: a later attempt may pass.
-func (e *ThrottledError) Temporary() bool { return true }
+// ErrorCode reports core.ETHROTTLED: CloudTrail kept throttling.
+func (e *ThrottledError) ErrorCode() string { return core.ETHROTTLED }
 
-// Throttled reports false.
-func (e *TransientError) Throttled() bool { return false }
+// ErrorCode reports core.ETRANSIENT: a 5xx or a network fault may pass.
+func (e *TransientError) ErrorCode() string { return core.ETRANSIENT }
 
-// Temporary reports true: a 5xx or a network fault may pass.
-func (e *TransientError) Temporary() bool { return true }
+// ErrorCode reports core.EDENIED: the settings or the IAM policy must change first.
+func (e *AuthError) ErrorCode() string { return core.EDENIED }
 
-// Throttled reports false.
-func (e *AuthError) Throttled() bool { return false }
-
-// Temporary reports false: the settings or the IAM policy must change first.
-func (e *AuthError) Temporary() bool { return false }
-
-// Throttled reports false.
-func (e *RequestError) Throttled() bool { return false }
-
-// Temporary reports false: the same request fails the same way.
-func (e *RequestError) Temporary() bool { return false }
+// ErrorCode reports core.EREJECTED: the same request fails the same way.
+func (e *RequestError) ErrorCode() string { return core.EREJECTED }

@@ -10,10 +10,10 @@ import (
 	"github.com/trailproof/trailproof/internal/errclass"
 )
 
-// The four error types below are what Lookup returns when CloudTrail cannot be read. They are
-// distinct types (not one type with a kind field) because the Lambda runtime reports an error by
-// its type name, and Step Functions Retry/Catch rules match on that name: "ThrottledError",
-// "TransientError", "AuthError", "RequestError". Their Error text never holds a secret.
+// The four error types below are what Lookup returns when CloudTrail cannot be read. Each carries
+// its core error code (classify.go), which is what the workflow retries on and names for Step
+// Functions; the types keep the AWS error code and attempts the connectivity test reports. Their
+// Error text never holds a secret.
 
 // ThrottledError means CloudTrail answered ThrottlingException on every attempt: the account and
 // region are over LookupEvents' 2 calls a second, usually because something else uses the budget.

@@ -15,7 +15,19 @@ const (
 	EUNSUPPORTED   = "unsupported_media_type"
 	EUNPROCESSABLE = "unprocessable" // well-formed but cannot be acted on (e.g. run already ended)
 	EINTERNAL      = "internal"
+
+	// The codes below say why a step could not read or write what it needed; the workflow maps
+	// each to the error name the state machine's Retry and Catch match (workflow.ErrorName).
+	ETHROTTLED   = "throttled"   // a service kept throttling after the caller's own backoff: retry later
+	ETRANSIENT   = "transient"   // a failure a retry may fix: a 5xx, a network fault, a concurrent update
+	EDENIED      = "denied"      // credentials refused, expired or without permission: settings or IAM must change
+	EREJECTED    = "rejected"    // a service rejected the request itself: the same request fails the same way
+	EUNREACHABLE = "unreachable" // the network path cannot work until a setting changes (a name that does not resolve)
 )
+
+// coder is an error from outside core that states its code (a source's typed error, which keeps
+// its own fields for the connectivity test), so that ErrorCode needs no knowledge of its type.
+type coder interface{ ErrorCode() string }
 
 // Error is an application error: a code a machine can act on, a message a person can, and where
 // known the file and field it concerns.
@@ -52,17 +64,35 @@ func FieldError(field, format string, args ...any) *Error {
 	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for any other error and
-// "" for nil.
+// ErrorCode returns the code of the first error in err's chain that has one (an *Error, or an
+// error with an ErrorCode method), EINTERNAL for any other error and "" for nil.
 func ErrorCode(err error) string {
 	if err == nil {
 		return ""
 	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
+	for x := err; x != nil; x = errors.Unwrap(x) {
+		switch v := x.(type) {
+		case *Error:
+			return v.Code
+		case coder:
+			return v.ErrorCode()
+		case interface{ Unwrap() []error }:
+			// errors.Join and multi-%w: the first that has a code, in the order errors.As looks.
+			for _, y := range v.Unwrap() {
+				if code := ErrorCode(y); code != EINTERNAL {
+					return code
+				}
+			}
+			return EINTERNAL
+		}
 	}
 	return EINTERNAL
+}
+
+// Temporary reports whether err's code says a later attempt may pass (throttled or transient).
+func Temporary(err error) bool {
+	code := ErrorCode(err)
+	return code == ETHROTTLED || code == ETRANSIENT
 }
 
 // ErrorMessage returns the human message of err: an *Error's own text, else a generic one so that

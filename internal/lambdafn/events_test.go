@@ -12,7 +12,6 @@ import (
 
 	"github.com/trailproof/trailproof/internal/lambdafn"
 	"github.com/trailproof/trailproof/internal/sfntest"
-	"github.com/trailproof/trailproof/internal/workflow"
 )
 
 // inputs maps each function (its folder under functions/) to a new value of its handler's
@@ -22,7 +21,7 @@ var inputs = map[string]func() any{
 	"fetch":     func() any { return new(lambdafn.Payload) },
 	"correlate": func() any { return new(lambdafn.Payload) },
 	"alerts":    func() any { return new(lambdafn.Payload) },
-	"fail":      func() any { return new(workflow.FailInput) },
+	"fail":      func() any { return new(lambdafn.FailInput) },
 	"api":       func() any { return new(events.APIGatewayV2HTTPRequest) },
 }
 
@@ -83,7 +82,7 @@ func TestEvents(t *testing.T) {
 				if v.RawPath == "" || v.RequestContext.HTTP.Method == "" {
 					t.Errorf("%s: an API Gateway request needs rawPath and requestContext.http.method", rel)
 				}
-			case *workflow.FailInput:
+			case *lambdafn.FailInput:
 				runID = v.RunID
 				if v.Error == nil || v.Error.Error == "" || v.Error.Cause == "" {
 					t.Errorf("%s: the fail function is given the caught Error and Cause", rel)

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"reflect"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
-	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
 
@@ -29,7 +27,7 @@ type Step func(ctx context.Context, in workflow.State) (workflow.State, error)
 type Handler func(ctx context.Context, in Payload) (Payload, error)
 
 // FailHandler is the shape lambda.Start accepts for the fail function.
-type FailHandler func(ctx context.Context, in workflow.FailInput) (workflow.State, error)
+type FailHandler func(ctx context.Context, in FailInput) (workflow.State, error)
 
 // Begin is the begin function's handler.
 func Begin(e *workflow.Engine) Handler { return Wrap(e.Begin) }
@@ -46,14 +44,18 @@ func Alerts(e *workflow.Engine) Handler { return Wrap(e.Alerts) }
 // Fail is the fail function's handler: it records the run as failed with the error the state
 // machine caught.
 func Fail(e *workflow.Engine) FailHandler {
-	return func(ctx context.Context, in workflow.FailInput) (workflow.State, error) {
-		out, err := e.Fail(ctx, in)
+	return func(ctx context.Context, in FailInput) (workflow.State, error) {
+		var name, msg string
+		if in.Error != nil {
+			name, msg = in.Error.Error, causeMessage(in.Error.Cause)
+		}
+		out, err := e.Fail(ctx, in.RunID, name, msg)
 		return out, lambdaError(err)
 	}
 }
 
 // Wrap turns a step into a handler: Execution passes through, and an error is given the name
-// Step Functions' Retry and Catch match on (see ErrorName).
+// Step Functions' Retry and Catch match on (see lambdaError).
 func Wrap(step Step) Handler {
 	return func(ctx context.Context, in Payload) (Payload, error) {
 		out, err := step(ctx, in.State)
@@ -66,8 +68,8 @@ func Wrap(step Step) Handler {
 
 // lambdaError names err for the Lambda runtime. The runtime reports a plain error under its Go
 // type name, which for a wrapped error is fmt's "wrapError": useless to a Retry rule and to the
-// person reading the failed run, so the name is chosen here and sent as the runtime's own
-// InvokeResponse_Error (which it passes through as it is).
+// person reading the failed run, so the name is workflow.ErrorName's (the one Execute and
+// Simulate record) and sent as the runtime's own InvokeResponse_Error, which it passes through.
 func lambdaError(err error) error {
 	if err == nil {
 		return nil
@@ -76,62 +78,29 @@ func lambdaError(err error) error {
 	if errors.As(err, &ive) {
 		return ive // already named and worded for the runtime
 	}
-	return messages.InvokeResponse_Error{Type: ErrorName(err), Message: err.Error()}
+	return messages.InvokeResponse_Error{Type: workflow.ErrorName(err), Message: err.Error()}
 }
 
-// ErrorName is the errorType a step error is reported under, and so the Error name Step
-// Functions matches: "ThrottledError" and "TransientError" for the workflow's retryable errors
-// (the definition retries them), else the first named error type in the chain (the CloudTrail
-// source's "AuthError" or "RequestError", say), else one derived from the core error code.
-func ErrorName(err error) string {
-	var ive messages.InvokeResponse_Error
-	if errors.As(err, &ive) {
-		return ive.Type
-	}
-	var t *workflow.ThrottledError
-	if errors.As(err, &t) {
-		return "ThrottledError"
-	}
-	var tr *workflow.TransientError
-	if errors.As(err, &tr) {
-		return "TransientError"
-	}
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if _, ok := e.(*core.Error); ok {
-			break // named by its code below
-		}
-		if name := typeName(e); name != "" {
-			return name
-		}
-	}
-	switch core.ErrorCode(err) {
-	case core.EINVALID:
-		return "InvalidInputError"
-	case core.ENOTFOUND:
-		return "NotFoundError"
-	case core.ECONFLICT:
-		return "ConflictError"
-	case core.EUNAUTHORIZED:
-		return "UnauthorizedError"
-	case core.EUNPROCESSABLE:
-		return "UnprocessableError"
-	}
-	return "InternalError"
+// FailInput is what the fail function receives: the state machine's Catch puts the error there.
+type FailInput struct {
+	RunID string     `json:"runId"`
+	Error *ErrorInfo `json:"error,omitempty"`
 }
 
-// typeName returns the exported name of err's type, or "" for an anonymous wrapper (fmt's,
-// errors.Join's) or an unexported type.
-func typeName(err error) string {
-	t := reflect.TypeOf(err)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
+// ErrorInfo is the shape Step Functions' Catch ResultPath gives: the error name and its cause.
+type ErrorInfo struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// causeMessage extracts the message from a Step Functions Cause, which for a Lambda error is the
+// JSON {"errorMessage": ..., "errorType": ...}; any other cause (a States.* error's) is kept whole.
+func causeMessage(cause string) string {
+	var v struct {
+		ErrorMessage string `json:"errorMessage"`
 	}
-	name := t.Name()
-	if name == "" || t.PkgPath() == "errors" || t.PkgPath() == "fmt" {
-		return ""
+	if err := json.Unmarshal([]byte(cause), &v); err == nil && v.ErrorMessage != "" {
+		return v.ErrorMessage
 	}
-	if r := name[0]; r < 'A' || r > 'Z' {
-		return ""
-	}
-	return name
+	return cause
 }

@@ -18,23 +18,33 @@ import (
 	"github.com/trailproof/trailproof/internal/workflow"
 )
 
-func TestErrorName(t *testing.T) {
+// TestErrorNamed: the Lambda runtime names a step error as Execute and Simulate record it
+// (workflow.ErrorName, by the error's code), however deeply it is wrapped.
+func TestErrorNamed(t *testing.T) {
 	tests := []struct {
 		err  error
 		want string
 	}{
-		{&workflow.ThrottledError{Message: "x"}, "ThrottledError"},
-		{fmt.Errorf("fetch: %w", &workflow.TransientError{Message: "x"}), "TransientError"},
+		{core.Errorf(core.ETHROTTLED, "x"), "ThrottledError"},
+		{fmt.Errorf("fetch: %w", core.Errorf(core.ETRANSIENT, "x")), "TransientError"},
 		{fmt.Errorf("fetch: %w", &cloudtrail.AuthError{Code: "ExpiredToken"}), "AuthError"},
+		{fmt.Errorf("fetch: %w", &cloudtrail.ThrottledError{Code: "ThrottlingException"}), "ThrottledError"},
 		{fmt.Errorf("load run: %w", core.Errorf(core.ENOTFOUND, "run %q not found", "r")), "NotFoundError"},
 		{core.FieldError("fieldMap", "bad"), "InvalidInputError"},
-		{fmt.Errorf("open: %w", &os.PathError{Op: "open", Path: "x", Err: os.ErrNotExist}), "PathError"},
+		{fmt.Errorf("open: %w", &os.PathError{Op: "open", Path: "x", Err: os.ErrNotExist}), "InternalError"},
 		{errors.New("plain"), "InternalError"},
 		{messages.InvokeResponse_Error{Type: "Custom", Message: "m"}, "Custom"},
 	}
 	for _, tt := range tests {
-		if got := lambdafn.ErrorName(tt.err); got != tt.want {
-			t.Errorf("ErrorName(%v) = %q, want %q", tt.err, got, tt.want)
+		h := lambdafn.Wrap(func(context.Context, workflow.State) (workflow.State, error) { return workflow.State{}, tt.err })
+		_, err := h(t.Context(), lambdafn.Payload{})
+		var ive messages.InvokeResponse_Error
+		msg := tt.err.Error()
+		if errors.As(tt.err, &ive) {
+			msg = ive.Message // already worded for the runtime
+		}
+		if !errors.As(err, &ive) || ive.Type != tt.want || ive.Message != msg {
+			t.Errorf("%v: the handler returned %#v, want errorType %q with the message", tt.err, err, tt.want)
 		}
 	}
 }
@@ -43,7 +53,7 @@ func TestErrorName(t *testing.T) {
 // errorType Step Functions sees is lambdafn's name, with the message intact.
 func TestHandlerErrorsAreNamed(t *testing.T) {
 	h := lambdafn.Wrap(func(context.Context, workflow.State) (workflow.State, error) {
-		return workflow.State{}, fmt.Errorf("fetch run r: %w", &workflow.ThrottledError{Message: "rate exceeded"})
+		return workflow.State{}, fmt.Errorf("fetch run r: %w", core.Errorf(core.ETHROTTLED, "rate exceeded"))
 	})
 	_, err := h(t.Context(), lambdafn.Payload{State: workflow.State{RunID: "r"}})
 	var ive messages.InvokeResponse_Error

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/lambdafn"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
@@ -31,7 +32,7 @@ type stub struct {
 	fetches    int // calls, failed ones included
 	iterations int // fetches applied
 	alerts     int // alerts steps
-	failed     *workflow.FailInput
+	failed     *lambdafn.FailInput
 	fetchErrs  []error // returned by the first fetches, in order
 }
 
@@ -65,7 +66,7 @@ func (s *stub) serve(srv *LambdaServer) {
 		in.AlertsDue = false
 		return in, nil
 	}))
-	srv.Handle(FunctionARN("FailFunction"), Typed(func(_ context.Context, in workflow.FailInput) (workflow.State, error) {
+	srv.Handle(FunctionARN("FailFunction"), Typed(func(_ context.Context, in lambdafn.FailInput) (workflow.State, error) {
 		s.failed = &in
 		return workflow.State{RunID: in.RunID, Status: "failed", Done: true}, nil
 	}))
@@ -97,7 +98,7 @@ func TestDefinitionPaths(t *testing.T) {
 		wantStatus string
 		wantError  string
 		wantStates []string
-		wantFailed *workflow.FailInput
+		wantFailed *lambdafn.FailInput
 	}{
 		{
 			name: "done after two rounds", stub: &stub{rounds: 2}, input: map[string]string{"runId": "r1"},
@@ -107,27 +108,27 @@ func TestDefinitionPaths(t *testing.T) {
 		{
 			name: "throttled twice then retried", input: map[string]string{"runId": "r2"},
 			stub: &stub{rounds: 1, fetchErrs: []error{
-				&workflow.ThrottledError{Message: "slow down"}, &workflow.TransientError{Message: "try again"}}},
+				core.Errorf(core.ETHROTTLED, "slow down"), core.Errorf(core.ETRANSIENT, "try again")}},
 			wantStatus: "SUCCEEDED",
 			wantStates: path(start, loop, final),
 		},
 		{
 			name: "a permanent error is recorded", input: map[string]string{"runId": "r3"},
-			stub: &stub{rounds: 1, fetchErrs: []error{&workflow.ThrottledError{Message: "slow down"},
+			stub: &stub{rounds: 1, fetchErrs: []error{core.Errorf(core.ETHROTTLED, "slow down"),
 				&os.PathError{Op: "open", Path: "x", Err: os.ErrPermission}}},
-			wantStatus: "FAILED", wantError: "PathError",
+			wantStatus: "FAILED", wantError: "InternalError",
 			wantStates: path(start, []string{"Fetch", "RecordFailure", "Failed"}),
-			wantFailed: &workflow.FailInput{RunID: "r3", Error: &workflow.ErrorInfo{Error: "PathError", Cause: `{"errorMessage":"open x: permission denied","errorType":"PathError"}`}},
+			wantFailed: &lambdafn.FailInput{RunID: "r3", Error: &lambdafn.ErrorInfo{Error: "InternalError", Cause: `{"errorMessage":"open x: permission denied","errorType":"InternalError"}`}},
 		},
 		{
 			name: "retries run out", input: map[string]string{"runId": "r4"},
 			stub: &stub{rounds: 1, fetchErrs: []error{
-				&workflow.ThrottledError{Message: "1"}, &workflow.ThrottledError{Message: "2"}, &workflow.ThrottledError{Message: "3"},
-				&workflow.ThrottledError{Message: "4"}, &workflow.ThrottledError{Message: "5"}, &workflow.ThrottledError{Message: "6"},
-				&workflow.ThrottledError{Message: "7"}}},
+				core.Errorf(core.ETHROTTLED, "1"), core.Errorf(core.ETHROTTLED, "2"), core.Errorf(core.ETHROTTLED, "3"),
+				core.Errorf(core.ETHROTTLED, "4"), core.Errorf(core.ETHROTTLED, "5"), core.Errorf(core.ETHROTTLED, "6"),
+				core.Errorf(core.ETHROTTLED, "7")}},
 			wantStatus: "FAILED", wantError: "ThrottledError",
 			wantStates: path(start, []string{"Fetch", "RecordFailure", "Failed"}),
-			wantFailed: &workflow.FailInput{RunID: "r4", Error: &workflow.ErrorInfo{Error: "ThrottledError", Cause: `{"errorMessage":"7","errorType":"ThrottledError"}`}},
+			wantFailed: &lambdafn.FailInput{RunID: "r4", Error: &lambdafn.ErrorInfo{Error: "ThrottledError", Cause: `{"errorMessage":"7","errorType":"ThrottledError"}`}},
 		},
 		{
 			// A fetch cut off by its Lambda's timeout stored what it read: one more attempt goes on.
@@ -141,7 +142,7 @@ func TestDefinitionPaths(t *testing.T) {
 			stub:       &stub{rounds: 1, fetchErrs: []error{lambdaTimeout(), lambdaTimeout()}},
 			wantStatus: "FAILED", wantError: "Sandbox.Timedout",
 			wantStates: path(start, []string{"Fetch", "RecordFailure", "Failed"}),
-			wantFailed: &workflow.FailInput{RunID: "r8", Error: &workflow.ErrorInfo{Error: "Sandbox.Timedout",
+			wantFailed: &lambdafn.FailInput{RunID: "r8", Error: &lambdafn.ErrorInfo{Error: "Sandbox.Timedout",
 				Cause: `{"errorMessage":"Task timed out after 300.00 seconds","errorType":"Sandbox.Timedout"}`}},
 		},
 		{
@@ -231,6 +232,19 @@ func TestNextPart(t *testing.T) {
 
 // TestPlaceholdersHaveSubstitutions keeps the test substitutions in step with the definition.
 func TestPlaceholdersHaveSubstitutions(t *testing.T) {
+	def := readDefinition(t)
+	var keys []string
+	for k := range substitutions() {
+		keys = append(keys, k)
+	}
+	if diff := cmp.Diff(Placeholders(def), keys, cmpSorted); diff != "" {
+		t.Errorf("placeholders vs substitutions (-definition +test):\n%s", diff)
+	}
+}
+
+// readDefinition returns the state machine definition under test.
+func readDefinition(t *testing.T) []byte {
+	t.Helper()
 	root, err := Root()
 	if err != nil {
 		t.Fatal(err)
@@ -239,11 +253,5 @@ func TestPlaceholdersHaveSubstitutions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var keys []string
-	for k := range substitutions() {
-		keys = append(keys, k)
-	}
-	if diff := cmp.Diff(Placeholders(def), keys, cmpSorted); diff != "" {
-		t.Errorf("placeholders vs substitutions (-definition +test):\n%s", diff)
-	}
+	return def
 }

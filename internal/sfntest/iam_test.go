@@ -25,6 +25,7 @@ import (
 
 	"github.com/trailproof/trailproof/internal/alerts"
 	"github.com/trailproof/trailproof/internal/api/awsapi"
+	"github.com/trailproof/trailproof/internal/awsenv"
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
@@ -71,7 +72,7 @@ func TestIAMAllowsEveryCall(t *testing.T) {
 	}
 	table := "iamtest-" + randomHex(6)
 	rec := runIAMScenarios(t, ep, table)
-	grants := functionGrants(t, root, table)
+	grants := functionGrants(t, root, table, "")
 
 	calls := rec.Calls()
 	for _, fn := range iamFunctions {
@@ -112,10 +113,13 @@ func filterCalls(calls []Call, fn string) []string {
 }
 
 // grant is one action an IAM statement allows, on the statement's resource patterns (a
-// parameter such as TargetRoleArns can give several: the grant is used when one of them is).
+// parameter such as TargetRoleArns can give several: the grant is used when one of them is),
+// and the statement's IAM Condition, which the calls are not held against (a call the test
+// records has no request context to evaluate it with).
 type grant struct {
 	action    string
 	resources []string
+	condition map[string]any
 }
 
 func (g grant) allows(c Call) bool {
@@ -131,10 +135,10 @@ func globMatch(pattern, s string) bool {
 
 // functionGrants expands template.yaml with samtranslator (infra/scripts/sam-expand.py) and
 // returns each function's Allow grants from its role's inline policies, intrinsics resolved
-// for a deployment of stack iamStack with table and the TargetRoleArns parameter set to
-// iamTargetRole and iamDeniedRole. The managed policies SAM attaches (AWSLambdaBasicExecutionRole for the logs,
+// for a deployment of stack iamStack with table, the TargetRoleArns parameter set to
+// iamTargetRole and iamDeniedRole, and the SealKmsKeyArn parameter to kmsKey (its default is ""). The managed policies SAM attaches (AWSLambdaBasicExecutionRole for the logs,
 // AWSXrayWriteOnlyAccess for tracing) serve the Lambda runtime, not the handler, and are left out.
-func functionGrants(t *testing.T, root, table string) map[string][]grant {
+func functionGrants(t *testing.T, root, table, kmsKey string) map[string][]grant {
 	t.Helper()
 	python, err := exec.LookPath("python3")
 	if err != nil {
@@ -170,7 +174,8 @@ func functionGrants(t *testing.T, root, table string) map[string][]grant {
 		"AWS::Partition": "aws", "AWS::Region": Region, "AWS::AccountId": Account, "AWS::StackName": iamStack,
 		"AWS::URLSuffix": "amazonaws.com",
 		"Table":          table, "SealKeySecret": iamSecretARN, "TargetRoleArns": []any{iamTargetRole, iamDeniedRole},
-		"StateMachine": StateMachineARN,
+		"SealKmsKeyArn": kmsKey,
+		"StateMachine":  StateMachineARN,
 	}, atts: map[string]any{
 		"StateMachine.Name": iamStack + "-correlation",
 		"Table.Arn":         "arn:aws:dynamodb:" + Region + ":" + Account + ":table/" + table,
@@ -198,8 +203,9 @@ func functionGrants(t *testing.T, root, table string) map[string][]grant {
 				for _, r := range asList(st["Resource"]) {
 					resources = append(resources, r.(string))
 				}
+				cond, _ := st["Condition"].(map[string]any)
 				for _, a := range asList(st["Action"]) {
-					grants[fn] = append(grants[fn], grant{action: a.(string), resources: resources})
+					grants[fn] = append(grants[fn], grant{action: a.(string), resources: resources, condition: cond})
 				}
 			}
 		}
@@ -399,7 +405,7 @@ func runIAMScenarios(t *testing.T, ep, table string) *CallRecorder {
 	stub := awsStub(t)
 
 	// The table and what the API function would have stored: the integrations and the runs.
-	key, err := lambdafn.DeriveSealKey(iamSecret)
+	key, err := awsenv.DeriveSealKey(iamSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,10 +420,11 @@ func runIAMScenarios(t *testing.T, ep, table string) *CallRecorder {
 	if err := setup.CreateTable(t.Context()); err != nil {
 		t.Fatalf("DynamoDB Local at %s: %v", ep, err)
 	}
-	t.Setenv(lambdafn.EnvTableName, table)
-	t.Setenv(lambdafn.EnvSealKeySecretARN, iamSecretARN)
-	t.Setenv(lambdafn.EnvSealKeyFile, "")
-	t.Setenv(lambdafn.EnvRunRetentionDays, "30")
+	t.Setenv(awsenv.EnvTableName, table)
+	t.Setenv(awsenv.EnvSealKeySecretARN, iamSecretARN)
+	t.Setenv(awsenv.EnvSealKeyFile, "")
+	t.Setenv(awsenv.EnvSealKMSKeyARN, "") // the SealKmsKeyArn parameter's default (functionGrants)
+	t.Setenv(awsenv.EnvRunRetentionDays, "30")
 	// The operator's allow-list, as the AllowEndpoints parameter sets it: the scenarios' emulator
 	// and STS stand-in listen on loopback.
 	t.Setenv(netguard.EnvAllowEndpoints, "127.0.0.1")
@@ -506,7 +513,6 @@ func runAPIScenario(t *testing.T, cfg aws.Config, emulatorURL string) {
 	t.Helper()
 	t.Setenv(awsapi.EnvStateMachineARN, StateMachineARN)
 	t.Setenv(awsapi.EnvStepFunctionsEndpoint, "")
-	t.Setenv(awsapi.EnvSealKMSKeyID, "")
 	h, err := awsapi.FromConfig(t.Context(), cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatalf("build ApiFunction: %v", err)

@@ -72,7 +72,7 @@ func driveTo(t *testing.T, f *Fixture, e *workflow.Engine, target func(string, w
 	t.Helper()
 	ctx := t.Context()
 	fail := func(ctx context.Context, in workflow.State) (workflow.State, error) {
-		return e.Fail(ctx, workflow.FailInput{RunID: in.RunID, Error: &workflow.ErrorInfo{Error: "AuthError", Cause: "access denied"}})
+		return e.Fail(ctx, in.RunID, "AuthError", "access denied")
 	}
 	apply := func(name string, s stepFunc, in workflow.State) (workflow.State, bool) {
 		out, err := s(ctx, in)

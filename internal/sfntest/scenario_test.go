@@ -108,7 +108,7 @@ func TestScenarios(t *testing.T) {
 		},
 		{
 			name:       "throttling retried then success",
-			wrap:       wrappers{fetch: failFirst(&workflow.ThrottledError{Message: "rate exceeded"}, &workflow.ThrottledError{Message: "rate exceeded"})},
+			wrap:       wrappers{fetch: failFirst(core.Errorf(core.ETHROTTLED, "rate exceeded"), core.Errorf(core.ETHROTTLED, "rate exceeded"))},
 			wantStatus: core.StatusCompleted, wantExecution: "SUCCEEDED", wantVerdict: core.VerdictLogged, wantEarly: true,
 			wantFunction: []string{"ThrottledError", "ThrottledError"},
 		},
@@ -194,7 +194,7 @@ func TestScenarios(t *testing.T) {
 }
 
 // flakySources makes the first n lookups fail as CloudTrail's throttling would, after the
-// source's own retries: a workflow.Classifier that says Throttled.
+// source's own retries: an error whose code (core.ErrorCode) is throttled.
 type flakySources struct {
 	core.SourceFactory
 	mu sync.Mutex
@@ -206,8 +206,7 @@ type throttled struct{}
 func (throttled) Error() string {
 	return "cloudtrail lookup events: ThrottlingException: Rate exceeded"
 }
-func (throttled) Throttled() bool { return true }
-func (throttled) Temporary() bool { return true }
+func (throttled) ErrorCode() string { return core.ETHROTTLED }
 
 func (f *flakySources) Source(ctx context.Context, in *core.Integration) (core.Source, error) {
 	s, err := f.SourceFactory.Source(ctx, in)

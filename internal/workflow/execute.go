@@ -2,16 +2,12 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/trailproof/trailproof/internal/core"
 )
-
-var jsonUnmarshal = json.Unmarshal
 
 // Progress is told, while Execute waits, what the run is doing; the CLI prints it.
 type Progress func(r *core.Run, next time.Duration)
@@ -46,12 +42,7 @@ func (e *Engine) Execute(ctx context.Context, runID string, progress Progress) (
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		name := reflect.TypeOf(err).String()
-		if t := reflect.TypeOf(err); t.Kind() == reflect.Pointer {
-			name = t.Elem().Name()
-		}
-		msg := err.Error()
-		if _, ferr := e.Fail(ctx, FailInput{RunID: runID, Error: &ErrorInfo{Error: name, Cause: msg}}); ferr != nil {
+		if _, ferr := e.Fail(ctx, runID, ErrorName(err), err.Error()); ferr != nil {
 			return nil, errors.Join(err, ferr)
 		}
 	}
@@ -78,7 +69,7 @@ func (e *Engine) retry(ctx context.Context, step func() (State, error)) (State, 
 	delay := 2 * time.Second
 	for attempt := 0; ; attempt++ {
 		s, err := step()
-		if err == nil || !Retryable(err) || attempt >= e.retries {
+		if err == nil || !core.Temporary(err) || attempt >= e.retries {
 			return s, err
 		}
 		e.log.WarnContext(ctx, "step failed, retrying", "error", err.Error(), "attempt", attempt+1, "delay", delay.String())

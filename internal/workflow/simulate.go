@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trailproof/trailproof/internal/clock"
+	"github.com/trailproof/trailproof/internal/core"
 )
 
 // Simulate runs stored runs to their end together on a virtual clock, as concurrent Step
@@ -76,7 +77,7 @@ func (e *Engine) simStep(ctx context.Context, sr *simRun) (done bool, wait time.
 		}
 	}
 	if err != nil {
-		if Retryable(err) && sr.attempt < e.retries {
+		if core.Temporary(err) && sr.attempt < e.retries {
 			if sr.attempt == 0 {
 				sr.delay = 2 * time.Second
 			} else {
@@ -86,7 +87,7 @@ func (e *Engine) simStep(ctx context.Context, sr *simRun) (done bool, wait time.
 			e.log.WarnContext(ctx, "step failed, retrying", "runId", sr.id, "error", err.Error(), "attempt", sr.attempt, "delay", sr.delay.String())
 			return false, sr.delay, nil
 		}
-		if _, ferr := e.Fail(ctx, FailInput{RunID: sr.id, Error: &ErrorInfo{Error: "StepError", Cause: err.Error()}}); ferr != nil {
+		if _, ferr := e.Fail(ctx, sr.id, ErrorName(err), err.Error()); ferr != nil {
 			return true, 0, fmt.Errorf("simulate run %s: %w", sr.id, ferr)
 		}
 		return true, 0, nil

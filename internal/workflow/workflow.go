@@ -32,18 +32,6 @@ type State struct {
 	APICalls    int    `json:"apiCalls"`
 }
 
-// FailInput is what the failure step receives: Step Functions' Catch puts the error there.
-type FailInput struct {
-	RunID string     `json:"runId"`
-	Error *ErrorInfo `json:"error,omitempty"`
-}
-
-// ErrorInfo is the shape Step Functions' Catch ResultPath gives: the error name and its cause.
-type ErrorInfo struct {
-	Error string `json:"Error"`
-	Cause string `json:"Cause"`
-}
-
 // Step names, as the observer sees them and as the state machine's states call them.
 const (
 	StepBegin     = "begin"
@@ -505,11 +493,12 @@ func composeWarnings(r *core.Run, correlate []string) []string {
 	return out
 }
 
-// Fail records a run as failed with the reason Step Functions (or Execute) caught.
-func (e *Engine) Fail(ctx context.Context, in FailInput) (out State, err error) {
-	r, err := e.store.GetRun(ctx, in.RunID)
+// Fail records a run as failed with the reason Step Functions (or Execute) caught: the error's
+// name (ErrorName) and its message, which the run's error field shows as "name: message".
+func (e *Engine) Fail(ctx context.Context, runID, name, message string) (out State, err error) {
+	r, err := e.store.GetRun(ctx, runID)
 	if err != nil {
-		return State{RunID: in.RunID}, fmt.Errorf("fail run %s: %w", in.RunID, err)
+		return State{RunID: runID}, fmt.Errorf("fail run %s: %w", runID, err)
 	}
 	if core.Ended(r.Status) {
 		return stateOf(r), nil
@@ -517,17 +506,14 @@ func (e *Engine) Fail(ctx context.Context, in FailInput) (out State, err error) 
 	now := e.clock.Now()
 	r.Status, r.CompletedAt = core.StatusFailed, &now
 	r.SettleVerdict()
-	if in.Error != nil {
-		r.Error = in.Error.Error
-		if in.Error.Cause != "" {
-			r.Error += ": " + causeMessage(in.Error.Cause)
-		}
+	if r.Error = name; message != "" {
+		r.Error += ": " + message
 	}
 	if err := e.store.UpdateRun(ctx, r); err != nil {
-		return State{RunID: in.RunID}, fmt.Errorf("fail run %s: %w", in.RunID, err)
+		return State{RunID: runID}, fmt.Errorf("fail run %s: %w", runID, err)
 	}
 	out = stateOf(r)
-	e.observe(StepFail, State{RunID: in.RunID}, out, nil)
+	e.observe(StepFail, State{RunID: runID}, out, nil)
 	return out, nil
 }
 
