@@ -254,7 +254,11 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	read := cor.ReadRange()
 	now := e.clock.Now()
 	var fetchErr error
+	due := readDue(integ, r, now)
 	for _, region := range integ.QueryRegions(&r.Action) {
+		if !due {
+			break // not yet: see the read schedule (schedule.go)
+		}
 		if fetchErr = e.readRun(ctx, src, r, integ, region, core.CategoryManagement, cor.LookupAttribute(), read, now); fetchErr != nil {
 			break
 		}
@@ -265,6 +269,9 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 			e.log.WarnContext(ctx, "cannot record a failed fetch", "runId", r.RunID, "error", uerr)
 		}
 		return in, classify(fetchErr)
+	}
+	if due {
+		r.Progress.ReadDueAt = nextRead(integ, r, now)
 	}
 	r.Queries++
 	r.Status = core.StatusQuerying
@@ -312,6 +319,10 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	}
 	res := cor.Correlate(raws)
 	quiet := r.Progress.AllExpectedMatched && len(res.Events) == len(r.Events)
+	if len(r.Action.ExpectedEvents) > 0 && (res.AllExpectedMatched() || len(res.Events) > len(r.Events)) {
+		// The rest of the burst, or the read that finds nothing new, is due at the next query.
+		r.Progress.ReadDueAt = now
+	}
 	r.Progress.AllExpectedMatched = res.AllExpectedMatched()
 	r.Events, r.Truncated, r.WeakMatch = res.Events, res.Truncated, res.WeakMatch
 	r.MarkLogged(res.Logged, now)
@@ -428,8 +439,12 @@ func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integr
 		return err
 	}
 	read := cor.ReadRange()
-	if err := e.readRun(ctx, src, r, integ, integ.AWSRegion, core.CategoryInsight, nil, read, now); err != nil {
-		return err
+	// Before the action's first records can be visible there is nothing of it to read (schedule.go);
+	// the final pass always reads.
+	if r.Progress.Final || !now.Before(firstRead(integ, r)) {
+		if err := e.readRun(ctx, src, r, integ, integ.AWSRegion, core.CategoryInsight, nil, read, now); err != nil {
+			return err
+		}
 	}
 	raws, err := e.rawEvents(ctx, r, integ, read)
 	if err != nil {

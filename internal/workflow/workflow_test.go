@@ -188,8 +188,11 @@ func TestStratusDetonations(t *testing.T) {
 	query, intended := sigmaRule(t, "sigma_cloudtrail_important_change.cel")
 	qjson, _ := json.Marshal(query)
 	settings := strings.TrimSuffix(baseSettings, "}") + `,"correlationQueryEnabled":true,"correlationQuery":` + string(qjson) + `}`
+	// A run makes only a few calls (its read schedule): each detonation's emulator draws its
+	// faults from a seed of its own, and the faults must have hit some of the runs.
+	throttled := 0
 	for _, faults := range []string{"", "throttle=0.3,error=0.1,dup=0.1"} {
-		for _, d := range dets {
+		for i, d := range dets {
 			t.Run(fmt.Sprintf("%s/faults=%s", d.name, faults), func(t *testing.T) {
 				start := d.first.Add(-10 * time.Second)
 				var opts []emulator.Option
@@ -198,7 +201,7 @@ func TestStratusDetonations(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					opts = append(opts, emulator.WithFaults(f))
+					opts = append(opts, emulator.WithFaults(f), emulator.WithSeed(uint64(i+1)))
 				}
 				s := newStack(t, all, start, opts...)
 				s.integration(t, settings)
@@ -212,11 +215,15 @@ func TestStratusDetonations(t *testing.T) {
 				if diff := cmp.Diff(d.ids, eventIDs(r.Events)); diff != "" {
 					t.Errorf("matched events (-want +got):\n%s", diff)
 				}
-				if faults != "" && r.Throttled == 0 {
-					t.Errorf("no call was throttled under %s", faults)
+				if st := s.emu.Stats(); r.Throttled != st.ThrottledFault+st.ThrottledRate {
+					t.Errorf("the run counts %d throttled calls, the emulator throttled %d", r.Throttled, st.ThrottledFault+st.ThrottledRate)
 				}
+				throttled += r.Throttled
 			})
 		}
+	}
+	if throttled == 0 {
+		t.Error("no call of any run was throttled under the injected faults")
 	}
 }
 
