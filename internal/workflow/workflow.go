@@ -319,6 +319,9 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	}
 	res := cor.Correlate(raws)
 	quiet := r.Progress.AllExpectedMatched && len(res.Events) == len(r.Events)
+	if len(res.Events) > len(r.Events) {
+		r.Progress.MatchedGrewAt = now
+	}
 	if len(r.Action.ExpectedEvents) > 0 && (res.AllExpectedMatched() || len(res.Events) > len(r.Events)) {
 		// The rest of the burst, or the read that finds nothing new, is due at the next query.
 		r.Progress.ReadDueAt = now
@@ -439,9 +442,11 @@ func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integr
 		return err
 	}
 	read := cor.ReadRange()
-	// Before the action's first records can be visible there is nothing of it to read (schedule.go);
-	// the final pass always reads.
-	if r.Progress.Final || !now.Before(firstRead(integ, r)) {
+	// CloudTrail delivers Insights events well after the calls they are about (it needs minutes of
+	// activity to see a change of rate): they are read once, by the final pass, which reads what
+	// is unread or unsettled of the window (schedule.go). Earlier passes evaluate the Correlation
+	// Query over what is stored, with no call.
+	if r.Progress.Final {
 		if err := e.readRun(ctx, src, r, integ, integ.AWSRegion, core.CategoryInsight, nil, read, now); err != nil {
 			return err
 		}
