@@ -172,18 +172,26 @@ func sigmaRule(t testing.TB, name string) (query string, intended []string) {
 	return string(b), intended
 }
 
-// TestStratusDetonations: with every Stratus detonation and the TrailDiscover records loaded as
-// one corpus, an action carrying a detonation's user-agent token and start time matches exactly
-// that detonation's events, for every detonation, with and without injected faults. The
-// integration's Correlation Query is Sigma's "AWS CloudTrail Important Change" in CEL: the run is
-// alerted for the detonations it is meant for and for none of the others.
-func TestStratusDetonations(t *testing.T) {
+// stratusCorpus is every Stratus detonation with the TrailDiscover records as background, as one
+// corpus (the test skips when the shared records are absent).
+func stratusCorpus(t testing.TB) []core.RawEvent {
+	t.Helper()
 	data := testenv.SharedData(t)
 	all, err := corpus.Load(filepath.Join(data, "stratus-red-team", "docs", "detonation-logs"),
 		filepath.Join(data, "traildiscover", "docs", "logExamples"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return all
+}
+
+// TestStratusDetonations: with every Stratus detonation and the TrailDiscover records loaded as
+// one corpus, an action carrying a detonation's user-agent token and start time matches exactly
+// that detonation's events, for every detonation, with and without injected faults. The
+// integration's Correlation Query is Sigma's "AWS CloudTrail Important Change" in CEL: the run is
+// alerted for the detonations it is meant for and for none of the others.
+func TestStratusDetonations(t *testing.T) {
+	all := stratusCorpus(t)
 	dets := detonations(t)
 	query, intended := sigmaRule(t, "sigma_cloudtrail_important_change.cel")
 	qjson, _ := json.Marshal(query)
