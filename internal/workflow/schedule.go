@@ -26,7 +26,7 @@ import (
 //   - at once while a span is unread (a read cut short, the cursor's gap);
 //   - with expected events not all matched, at gaps doubling from one query interval after the
 //     first read or the last read that found new matched events (5.5, 6, 6.5, 7.5, 9.5...
-//     minutes), so the verdict comes soon after they arrive;
+//     minutes), never more than typicalDelay apart, so the verdict comes soon after they arrive;
 //   - with expected events, at the next query after a read that found new matched events or
 //     matched them all: the rest of an action's burst arrives within seconds, and a run completes
 //     early only after one more read found nothing new.
@@ -69,13 +69,17 @@ func readDue(integ *core.Integration, r *core.Run, now time.Time) bool {
 
 // nextRead is when the read after one made at now is due: after a wait of twice the action's age
 // (at least visibleAfter and a query interval), or with expected events of the time since the
-// first read or the last new match (at least a query interval); no later than the deadline.
+// first read or the last new match (between a query interval and visibleAfter); no later than the
+// deadline.
 func nextRead(integ *core.Integration, r *core.Run, now time.Time) time.Time {
 	wait := max(2*now.Sub(r.Action.StartTime), visibleAfter(integ), integ.QueryIntervalD())
 	if len(r.Action.ExpectedEvents) > 0 {
 		// A run with expected events completes as soon as they match: the reads follow the burst
 		// closely (gaps doubling from one query interval) while some are missing.
-		wait = max(now.Sub(maxTime(firstRead(integ, r), r.Progress.MatchedGrewAt)), integ.QueryIntervalD())
+		// At most visibleAfter apart, so that in a long window an action's calls late in it are
+		// matched within minutes of becoming visible.
+		wait = min(now.Sub(maxTime(firstRead(integ, r), r.Progress.MatchedGrewAt)), visibleAfter(integ))
+		wait = max(wait, integ.QueryIntervalD())
 	}
 	return minTime(now.Add(wait), Deadline(integ, r))
 }
