@@ -99,6 +99,12 @@ type Progress struct {
 	// last alerts pass and completes the run, so "alerted" never changes after completion and the
 	// correlate step itself reads nothing from CloudTrail.
 	Final bool `json:"final,omitempty"`
+	// ReadDueAt is when the run's fetch reads CloudTrail next (workflow's read schedule): fetches
+	// before it read nothing, so a span is re-read at a few widening ages, not every interval.
+	ReadDueAt time.Time `json:"readDueAt,omitzero"`
+	// MatchedGrewAt is when a correlation last found new matched events: with expected events the
+	// reads follow an action's burst closely while it is arriving.
+	MatchedGrewAt time.Time `json:"matchedGrewAt,omitzero"`
 }
 
 // Cursor is the read state of one region (and category) of a run.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
-	"github.com/trailproof/trailproof/internal/corpus"
 	"github.com/trailproof/trailproof/internal/emulator"
 	"github.com/trailproof/trailproof/internal/testenv"
 )
@@ -166,12 +164,7 @@ type PollingRow struct {
 // scheme (`make bench` shows them as a table). The best baseline of a group is the guide variant
 // with the highest recall, then the fewest calls.
 func BenchmarkPollingSchemes(b *testing.B) {
-	data := testenv.SharedData(b)
-	all, err := corpus.Load(filepath.Join(data, "stratus-red-team", "docs", "detonation-logs"),
-		filepath.Join(data, "traildiscover", "docs", "logExamples"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	all := stratusCorpus(b)
 	dets := detonations(b)
 	ctx := context.Background()
 	var rows []PollingRow

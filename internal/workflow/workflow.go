@@ -242,7 +242,11 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	read := cor.ReadRange()
 	now := e.clock.Now()
 	var fetchErr error
+	due := readDue(integ, r, now)
 	for _, region := range integ.QueryRegions(&r.Action) {
+		if !due {
+			break // not yet: see the read schedule (schedule.go)
+		}
 		if fetchErr = e.readRun(ctx, src, r, integ, region, core.CategoryManagement, cor.LookupAttribute(), read, now); fetchErr != nil {
 			break
 		}
@@ -253,6 +257,9 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 			e.log.WarnContext(ctx, "cannot record a failed fetch", "runId", r.RunID, "error", uerr)
 		}
 		return in, classify(fetchErr)
+	}
+	if due {
+		r.Progress.ReadDueAt = nextRead(integ, r, now)
 	}
 	r.Queries++
 	r.Status = core.StatusQuerying
@@ -300,6 +307,13 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	}
 	res := cor.Correlate(raws)
 	quiet := r.Progress.AllExpectedMatched && len(res.Events) == len(r.Events)
+	if len(res.Events) > len(r.Events) {
+		r.Progress.MatchedGrewAt = now
+	}
+	if len(r.Action.ExpectedEvents) > 0 && (res.AllExpectedMatched() || len(res.Events) > len(r.Events)) {
+		// The rest of the burst, or the read that finds nothing new, is due at the next query.
+		r.Progress.ReadDueAt = now
+	}
 	r.Progress.AllExpectedMatched = res.AllExpectedMatched()
 	r.Events, r.Truncated, r.WeakMatch = res.Events, res.Truncated, res.WeakMatch
 	r.MarkLogged(res.Logged, now)
@@ -416,8 +430,14 @@ func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integr
 		return err
 	}
 	read := cor.ReadRange()
-	if err := e.readRun(ctx, src, r, integ, integ.AWSRegion, core.CategoryInsight, nil, read, now); err != nil {
-		return err
+	// CloudTrail delivers Insights events well after the calls they are about (it needs minutes of
+	// activity to see a change of rate): they are read once, by the final pass, which reads what
+	// is unread or unsettled of the window (schedule.go). Earlier passes evaluate the Correlation
+	// Query over what is stored, with no call.
+	if r.Progress.Final {
+		if err := e.readRun(ctx, src, r, integ, integ.AWSRegion, core.CategoryInsight, nil, read, now); err != nil {
+			return err
+		}
 	}
 	raws, err := e.rawEvents(ctx, r, integ, read)
 	if err != nil {
