@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/errclass"
 )
 
@@ -94,6 +95,24 @@ func TestErrorTypeNames(t *testing.T) {
 	} {
 		if got := reflect.TypeOf(tc.err).Elem().Name(); got != tc.want {
 			t.Errorf("type name %q, want %q", got, tc.want)
+		}
+	}
+}
+
+// TestRequestErrorCode: a request that never reached CloudTrail is unreachable, not rejected, so a
+// run's error does not blame CloudTrail for a DNS, TLS, proxy or guard failure.
+func TestRequestErrorCode(t *testing.T) {
+	for _, tc := range []struct{ code, want string }{
+		{"DNSFailure", core.EUNREACHABLE},
+		{"ConnectionFailed", core.EUNREACHABLE},
+		{"TLSVerificationFailed", core.EUNREACHABLE},
+		{"ProxyRefused", core.EUNREACHABLE},
+		{"AddressNotAllowed", core.EUNREACHABLE},
+		{"InvalidNextToken", core.EREJECTED},
+		{"ValidationException", core.EREJECTED},
+	} {
+		if got := core.ErrorCode(&RequestError{Region: "us-west-2", Code: tc.code}); got != tc.want {
+			t.Errorf("%s: code %q, want %q", tc.code, got, tc.want)
 		}
 	}
 }
