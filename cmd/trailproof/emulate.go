@@ -43,6 +43,8 @@ type runningEmulator struct {
 	Near map[string]int
 	// Old counts the records older than the history on the emulator's clock at start.
 	Old int
+	// Events are the corpus's records, as loaded.
+	Events []core.RawEvent
 }
 
 // Close stops the listener.
@@ -105,7 +107,7 @@ func startEmulator(_ context.Context, c emulatorConfig) (*runningEmulator, error
 			}
 		}
 	}
-	return &runningEmulator{Emulator: em, URL: srv.URL(), srv: srv, Near: near, Old: old}, nil
+	return &runningEmulator{Emulator: em, URL: srv.URL(), srv: srv, Near: near, Old: old, Events: events}, nil
 }
 
 // emulatorFlags are the flags that relax the emulator's CloudTrail rules, shared by run and emulate.

@@ -111,6 +111,8 @@ func TestBadInput(t *testing.T) {
 		{"faults", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"), "--faults", "throttle=2"}, []string{"faults", "throttle"}},
 		{"delivery delay", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"), "--delivery-delay", "5m,12m@2"}, []string{"delivery-delay", "at most 1"}},
 		{"emulate delivery delay", []string{"emulate", "--corpus", demo("cloudtrail.json"), "--delivery-delay", "soon"}, []string{"delivery-delay", "not a duration"}},
+		{"push loss", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"), "--push-delay", "30s", "--push-loss", "1.5"}, []string{"--push-loss", "fraction"}},
+		{"push without corpus", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--push-delay", "30s"}, []string{"--push-delay", "--corpus"}},
 		{"format", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--format", "xml"}, []string{"--format"}},
 		{"unknown command", []string{"frobnicate"}, []string{"unknown command"}},
 		{"no actor and no expected event", []string{"run", "--integration", demo("integration.json"), "--action", "testdata/no-actor.json", "--corpus", demo("cloudtrail.json")}, []string{"no-actor.json", "actor", "expectedEvents"}},
@@ -387,5 +389,44 @@ func TestProgressLiveLine(t *testing.T) {
 	}
 	if !strings.HasSuffix(got, "\n") {
 		t.Errorf("the live line is not ended when the run ends: %q", got)
+	}
+}
+
+// TestRunPush: `run --corpus --push-delay 30s --push-loss 0.05` shows logged minutes sooner than
+// the same run without push (LookupEvents 5 minutes late) and ends with the same events.
+func TestRunPush(t *testing.T) {
+	runs := map[bool]core.Run{}
+	for _, on := range []bool{false, true} {
+		args := []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"), "--format", "json"}
+		if on {
+			args = append(args, "--push-delay", "30s", "--push-loss", "0.05")
+		}
+		code, out, stderr := runCLI(args...)
+		if code != exitOK {
+			t.Fatalf("push %v: exit %d: %s", on, code, stderr)
+		}
+		var r core.Run
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Verdict != core.VerdictLogged || r.LoggedAt == nil {
+			t.Fatalf("push %v: verdict %s loggedAt %v", on, r.Verdict, r.LoggedAt)
+		}
+		runs[on] = r
+	}
+	off, on := runs[false], runs[true]
+	if got := off.LoggedAt.Sub(*on.LoggedAt); got < 3*time.Minute {
+		t.Errorf("logged at %s with push, %s without: want minutes sooner", on.LoggedAt, off.LoggedAt)
+	}
+	ids := func(r core.Run) []string {
+		var out []string
+		for _, e := range r.Events {
+			out = append(out, e.EventID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if !slices.Equal(ids(on), ids(off)) {
+		t.Errorf("events with push %v, without %v", ids(on), ids(off))
 	}
 }
