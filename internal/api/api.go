@@ -16,6 +16,7 @@
 //	GET    /v1/runs/{id}                  the run result, events paged           200
 //	GET    /v1/runs/{id}/events           one list of the run (events, alerts, suspicious), paged
 //	DELETE /v1/runs/{id}                  cancel (422 when the run has ended)    200
+//	POST   /v1/ingest                     store pushed CloudTrail events (EventBridge) 200
 //
 // Errors are {"error": {"code", "message", "field"}} with the status of the code: 400 invalid,
 // 401 unauthorized, 404 not found, 405 method not allowed, 409 conflict, 413 body over the limit,
@@ -155,6 +156,7 @@ func New(cfg Config) (*Handler, error) {
 		{"GET /v1/runs/{id}", h.getRun},
 		{"GET /v1/runs/{id}/events", h.runEvents},
 		{"DELETE /v1/runs/{id}", h.cancelRun},
+		{"POST /v1/ingest", h.ingest},
 	}
 	for _, rt := range routes {
 		h.mux.Handle(rt.pattern, h.endpoint(rt.fn))

@@ -139,33 +139,46 @@ type Adder interface {
 // that partition, so that the caller retries them.
 func Ingest(ctx context.Context, st Adder, envelopes [][]byte) []error {
 	errs := make([]error, len(envelopes))
-	byPart := map[string][]int{}
-	var order []string
-	decoded := make([]Event, len(envelopes))
+	var evs []Event
+	var index []int
 	for i, b := range envelopes {
 		ev, err := Decode(b)
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		decoded[i] = ev
-		if _, ok := byPart[ev.Partition]; !ok {
-			order = append(order, ev.Partition)
-		}
-		byPart[ev.Partition] = append(byPart[ev.Partition], i)
+		evs, index = append(evs, ev), append(index, i)
 	}
-	for _, p := range order {
-		evs := make([]core.RawEvent, 0, len(byPart[p]))
-		for _, i := range byPart[p] {
-			evs = append(evs, decoded[i].Raw)
-		}
-		if _, err := st.AddRawEvents(ctx, p, evs); err != nil {
-			for _, i := range byPart[p] {
-				errs[i] = fmt.Errorf("store pushed events in %s: %w", p, err)
-			}
+	_, failed := Add(ctx, st, evs)
+	for k, ev := range evs {
+		if err := failed[ev.Partition]; err != nil {
+			errs[index[k]] = err
 		}
 	}
 	return errs
+}
+
+// Add stores decoded events, one write per partition. It returns how many were new and, by
+// partition, the writes that failed.
+func Add(ctx context.Context, st Adder, evs []Event) (stored int, failed map[string]error) {
+	parts := map[string][]core.RawEvent{}
+	var order []string
+	for _, ev := range evs {
+		if _, ok := parts[ev.Partition]; !ok {
+			order = append(order, ev.Partition)
+		}
+		parts[ev.Partition] = append(parts[ev.Partition], ev.Raw)
+	}
+	failed = map[string]error{}
+	for _, p := range order {
+		n, err := st.AddRawEvents(ctx, p, parts[p])
+		if err != nil {
+			failed[p] = fmt.Errorf("store pushed events in %s: %w", p, err)
+			continue
+		}
+		stored += n
+	}
+	return stored, failed
 }
 
 func invalid(field, msg string) error {
