@@ -2,10 +2,7 @@ package lambdafn_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -34,16 +31,8 @@ func (m memAdder) AddRawEvents(_ context.Context, p string, evs []core.RawEvent)
 // TestIngestBatch: the sample batch is stored whole; a message that is not a CloudTrail event is
 // the one batch item failure (SQS redelivers it, then the dead-letter queue keeps it).
 func TestIngestBatch(t *testing.T) {
-	root, err := sfntest.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(root, "events", "ingest", "main.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var batch events.SQSEvent
-	if err := json.Unmarshal(data, &batch); err != nil {
+	if err := sfntest.SampleEvent("ingest", "main", &batch); err != nil {
 		t.Fatal(err)
 	}
 	batch.Records = append(batch.Records, events.SQSMessage{MessageId: "bad", Body: `{"detail-type":"EC2 Instance State-change Notification"}`})
