@@ -43,10 +43,25 @@ func busyBackground(t testing.TB, pool []core.RawEvent, d detonation, account st
 	return out
 }
 
+// busyCorpus loads the Stratus detonations and the TrailDiscover records a busy background is
+// made of.
+func busyCorpus(t testing.TB) (detonations, pool []core.RawEvent) {
+	data := testenv.SharedData(t)
+	detonations, err := corpus.Load(filepath.Join(data, "stratus-red-team", "docs", "detonation-logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pool, err = corpus.Load(filepath.Join(data, "traildiscover", "docs", "logExamples")); err != nil {
+		t.Fatal(err)
+	}
+	return detonations, pool
+}
+
 // pushRun runs the action of d over the detonation and a busy background, with LookupEvents
 // delivering 5 minutes late and, when pushDelay > 0, EventBridge pushing pushDelay late and
-// losing the fraction loss.
-func pushRun(t *testing.T, all, pool []core.RawEvent, d detonation, pushDelay time.Duration, loss float64) *core.Run {
+// losing the fraction loss; the action expects the events named expected (none: it polls to its
+// deadline).
+func pushRun(t testing.TB, all, pool []core.RawEvent, d detonation, pushDelay time.Duration, loss float64, expected ...string) *core.Run {
 	t.Helper()
 	start := d.first.Add(-10 * time.Second)
 	var account string
@@ -71,7 +86,7 @@ func pushRun(t *testing.T, all, pool []core.RawEvent, d detonation, pushDelay ti
 	}
 	src := cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(s.clock), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)), cloudtrail.WithPolicy(testenv.LoopbackPolicy))
 	s.eng = workflow.New(st, src, workflow.WithClock(s.clock), workflow.WithAlertCompiler(alerts.Compiler()))
-	return s.run(t, &core.Action{JobID: "job", ActionID: d.name, StartTime: start, Actor: core.Actor{UserAgentToken: d.token}})
+	return s.run(t, &core.Action{JobID: "job", ActionID: d.name, StartTime: start, Actor: core.Actor{UserAgentToken: d.token}, ExpectedEvents: expected})
 }
 
 // TestPushBusyAccount: in a busy account (60 events a minute, LookupEvents 5 minutes late), with
@@ -79,15 +94,7 @@ func pushRun(t *testing.T, all, pool []core.RawEvent, d detonation, pushDelay ti
 // first event and, at completion, has every event of the action, those whose push was lost
 // included; with push off it is logged only once LookupEvents delivers, with the same events.
 func TestPushBusyAccount(t *testing.T) {
-	data := testenv.SharedData(t)
-	all, err := corpus.Load(filepath.Join(data, "stratus-red-team", "docs", "detonation-logs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := corpus.Load(filepath.Join(data, "traildiscover", "docs", "logExamples"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	all, pool := busyCorpus(t)
 	const loss = 0.05
 	lostTotal := 0
 	dets := detonations(t)
