@@ -119,6 +119,7 @@ func emulatorFlags(fs *flag.FlagSet, c *emulatorConfig) {
 func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c emulatorConfig
 	var corpusPaths multiFlag
+	var pf pushFlags
 	fs := flag.NewFlagSet("emulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&corpusPaths, "corpus", "CloudTrail records `path` (file or folder); repeatable")
@@ -130,6 +131,7 @@ func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	emulatorFlags(fs, &c)
 	fs.Var(&c.keys, "key", "an access key `ID:SECRET` the emulator knows (repeatable); others are refused, and signatures are checked with the secret")
 	fs.BoolVar(&c.unsigned, "unsigned", false, "answer calls without a SigV4 Authorization header (AWS refuses them)")
+	pf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -143,6 +145,9 @@ func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer em.Close()
+	if err := pf.start(ctx, em.Events, c.logger, stderr); err != nil {
+		return err
+	}
 	rules := []string{"each region its own records", fmt.Sprintf("the last %g days", c.history.Hours()/24), "SigV4 required"}
 	if c.anyRegion {
 		rules[0] = "every record to every region (--any-region)"

@@ -67,27 +67,49 @@ func Lost(eventID string, loss float64) bool {
 	return float64(h.Sum64()>>11)/(1<<53) < loss
 }
 
-// Deliver ingests every record due at or before now.
+// Due removes and returns the envelopes of the records due at or before now, oldest first.
+func (f *Feed) Due(now time.Time) [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.peek(now)
+	f.pending = f.pending[len(out):]
+	return out
+}
+
+// Len is the number of records still to push.
+func (f *Feed) Len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.pending)
+}
+
+// peek returns the envelopes due at or before now; the caller holds mu.
+func (f *Feed) peek(now time.Time) [][]byte {
+	var out [][]byte
+	for _, d := range f.pending {
+		if d.at.After(now) {
+			break
+		}
+		out = append(out, d.envelope)
+	}
+	return out
+}
+
+// Deliver ingests every record due at or before now. A record the store could not take stays
+// due, for the next delivery.
 func (f *Feed) Deliver(ctx context.Context, st Adder, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := 0
-	for n < len(f.pending) && !f.pending[n].at.After(now) {
-		n++
-	}
-	if n == 0 {
+	batch := f.peek(now)
+	if len(batch) == 0 {
 		return nil
-	}
-	batch := make([][]byte, n)
-	for i := range n {
-		batch[i] = f.pending[i].envelope
 	}
 	for _, err := range Ingest(ctx, st, batch) {
 		if err != nil {
 			return fmt.Errorf("push: %w", err)
 		}
 	}
-	f.pending = f.pending[n:]
+	f.pending = f.pending[len(batch):]
 	return nil
 }
 
