@@ -10,7 +10,7 @@
 #   test-sfn            the Step Functions and template tests (needs `npm ci`)
 #   deploy              sam build && sam deploy (samconfig.toml; --guided the first time)
 
-SAM_FUNCTIONS := begin fetch correlate alerts fail api
+SAM_FUNCTIONS := begin fetch correlate alerts fail api ingest
 SAM_GOFLAGS   := -tags lambda.norpc -trimpath -ldflags='-s -w'
 CFN_LINT      ?= cfn-lint
 SAM           ?= sam
@@ -30,6 +30,7 @@ $(eval $(call sam_build_target,CorrelateFunction,correlate))
 $(eval $(call sam_build_target,AlertsFunction,alerts))
 $(eval $(call sam_build_target,FailFunction,fail))
 $(eval $(call sam_build_target,ApiFunction,api))
+$(eval $(call sam_build_target,IngestFunction,ingest))
 
 # invoke-<fn>: the function's bootstrap for this machine under the Runtime Interface Emulator with
 # events/<fn>/$(EVENT).json. Without TABLE_NAME in the environment it prepares a local stack first

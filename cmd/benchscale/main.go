@@ -47,6 +47,7 @@ import (
 	"github.com/trailproof/trailproof/internal/corpus"
 	"github.com/trailproof/trailproof/internal/emulator"
 	"github.com/trailproof/trailproof/internal/netguard"
+	"github.com/trailproof/trailproof/internal/push"
 	"github.com/trailproof/trailproof/internal/store/bolt"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
@@ -84,7 +85,12 @@ type Result struct {
 	VerdictLatencyP50Seconds float64 `json:"verdictLatencyP50Seconds"`
 	VerdictLatencyMaxSeconds float64 `json:"verdictLatencyMaxSeconds"`
 	MaxCallsPerSecond        int     `json:"maxCallsPerSecond"`
-	VirtualSeconds           float64 `json:"virtualSeconds"`
+	// Push (-push-delay): EventBridge's delay and loss, and the time from each action's first
+	// event to its run's loggedAt.
+	Push                    string  `json:"push,omitempty"`
+	LoggedAfterFirstP50Secs float64 `json:"loggedAfterFirstEventP50Seconds"`
+	LoggedAfterFirstMaxSecs float64 `json:"loggedAfterFirstEventMaxSeconds"`
+	VirtualSeconds          float64 `json:"virtualSeconds"`
 	// Baselines are the guide's sliding window, one per integration, at each delayTime.
 	Baselines []Baseline `json:"baselines"`
 	// BestBaseline is the delayTime (minutes) of the baseline with the highest recall, then the
@@ -117,12 +123,20 @@ func main() {
 		expected = flag.Bool("expected", true, "give each action its detonation's event names as expectedEvents (every scheme gets the same)")
 	)
 	flag.Var(&delivery, "delivery-delay", "time from an event to its being searchable: a `delay` (5m), or most records' delay and late shares (5m,12m@0.1)")
+	flag.DurationVar(&pushDelay, "push-delay", 0, "also push each record as EventBridge would, this `delay` after its eventTime (0: no push)")
+	flag.Float64Var(&pushLoss, "push-loss", 0, "with -push-delay: the `fraction` of pushes lost, chosen per EventId")
 	flag.Parse()
 	if err := run(*data, *demo, *ns, *spread, delivery, *expected); err != nil {
 		fmt.Fprintln(os.Stderr, "benchscale:", err)
 		os.Exit(1)
 	}
 }
+
+// pushDelay and pushLoss are the -push-delay and -push-loss flags.
+var (
+	pushDelay time.Duration
+	pushLoss  float64
+)
 
 // baselineDelayTimes are the guide's delayTime settings the baseline is measured with.
 var baselineDelayTimes = []time.Duration{0, 5 * time.Minute, 15 * time.Minute}
@@ -363,7 +377,18 @@ func shared(res *Result, actions []action, events []core.RawEvent, delivery emul
 	if err := st.CreateIntegration(ctx, in); err != nil {
 		return err
 	}
-	eng := workflow.New(st, w.f, workflow.WithClock(w.clk))
+	var store core.Store = st
+	if pushDelay > 0 {
+		// The anonymised regions of the Stratus records are served to every region: pushed
+		// from the integration's.
+		feed, err := push.NewFeed(events, func(ev core.RawEvent) (string, string) { return push.AccountOf(ev), in.AWSRegion }, pushDelay, pushLoss)
+		if err != nil {
+			return err
+		}
+		store = &push.Store{Store: st, Feed: feed, Now: w.clk.Now}
+		res.Push = fmt.Sprintf("%s, %g lost", pushDelay, pushLoss)
+	}
+	eng := workflow.New(store, w.f, workflow.WithClock(w.clk))
 	var ids []string
 	for i := range actions {
 		r, err := eng.CreateRun(ctx, in.ID, &actions[i].a, fmt.Sprintf("run-%03d", i))
@@ -375,7 +400,11 @@ func shared(res *Result, actions []action, events []core.RawEvent, delivery emul
 	if err := eng.Simulate(ctx, w.clk, ids...); err != nil {
 		return err
 	}
-	var lat []float64
+	var lat, logged []float64
+	firstAt := map[string]time.Time{}
+	for _, ev := range events {
+		firstAt[ev.EventID] = ev.EventTime
+	}
 	total, found := 0, 0
 	for i, id := range ids {
 		r, err := st.GetRun(ctx, id)
@@ -402,6 +431,15 @@ func shared(res *Result, actions []action, events []core.RawEvent, delivery emul
 		if r.CompletedAt != nil {
 			lat = append(lat, r.CompletedAt.Sub(actions[i].visible).Seconds())
 		}
+		if r.LoggedAt != nil {
+			first := r.LoggedAt.Add(time.Hour)
+			for id := range actions[i].ids {
+				if t := firstAt[id]; t.Before(first) {
+					first = t
+				}
+			}
+			logged = append(logged, r.LoggedAt.Sub(first).Seconds())
+		}
 	}
 	res.APICallsPerRun = round(float64(res.APICalls) / float64(len(ids)))
 	res.Recall = round(float64(found) / float64(total))
@@ -409,6 +447,7 @@ func shared(res *Result, actions []action, events []core.RawEvent, delivery emul
 	res.Throttled = max(res.Throttled, w.throttled())
 	res.VirtualSeconds = w.clk.Now().Sub(start).Seconds()
 	res.VerdictLatencyP50Seconds, res.VerdictLatencyMaxSeconds = percentiles(lat)
+	res.LoggedAfterFirstP50Secs, res.LoggedAfterFirstMaxSecs = percentiles(logged)
 	return nil
 }
 

@@ -43,6 +43,8 @@ type runningEmulator struct {
 	Near map[string]int
 	// Old counts the records older than the history on the emulator's clock at start.
 	Old int
+	// Events are the corpus's records, as loaded.
+	Events []core.RawEvent
 }
 
 // Close stops the listener.
@@ -105,7 +107,7 @@ func startEmulator(_ context.Context, c emulatorConfig) (*runningEmulator, error
 			}
 		}
 	}
-	return &runningEmulator{Emulator: em, URL: srv.URL(), srv: srv, Near: near, Old: old}, nil
+	return &runningEmulator{Emulator: em, URL: srv.URL(), srv: srv, Near: near, Old: old, Events: events}, nil
 }
 
 // emulatorFlags are the flags that relax the emulator's CloudTrail rules, shared by run and emulate.
@@ -117,6 +119,7 @@ func emulatorFlags(fs *flag.FlagSet, c *emulatorConfig) {
 func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c emulatorConfig
 	var corpusPaths multiFlag
+	var pf pushFlags
 	fs := flag.NewFlagSet("emulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&corpusPaths, "corpus", "CloudTrail records `path` (file or folder); repeatable")
@@ -128,6 +131,7 @@ func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	emulatorFlags(fs, &c)
 	fs.Var(&c.keys, "key", "an access key `ID:SECRET` the emulator knows (repeatable); others are refused, and signatures are checked with the secret")
 	fs.BoolVar(&c.unsigned, "unsigned", false, "answer calls without a SigV4 Authorization header (AWS refuses them)")
+	pf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -141,6 +145,9 @@ func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer em.Close()
+	if err := pf.start(ctx, em.Events, c.logger, stderr); err != nil {
+		return err
+	}
 	rules := []string{"each region its own records", fmt.Sprintf("the last %g days", c.history.Hours()/24), "SigV4 required"}
 	if c.anyRegion {
 		rules[0] = "every record to every region (--any-region)"

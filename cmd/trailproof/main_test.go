@@ -17,6 +17,7 @@ import (
 
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/errclass"
+	"github.com/trailproof/trailproof/internal/push"
 	"github.com/trailproof/trailproof/internal/testenv"
 )
 
@@ -111,6 +112,8 @@ func TestBadInput(t *testing.T) {
 		{"faults", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"), "--faults", "throttle=2"}, []string{"faults", "throttle"}},
 		{"delivery delay", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"), "--delivery-delay", "5m,12m@2"}, []string{"delivery-delay", "at most 1"}},
 		{"emulate delivery delay", []string{"emulate", "--corpus", demo("cloudtrail.json"), "--delivery-delay", "soon"}, []string{"delivery-delay", "not a duration"}},
+		{"push loss", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"), "--push-delay", "30s", "--push-loss", "1.5"}, []string{"--push-loss", "fraction"}},
+		{"push without corpus", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--push-delay", "30s"}, []string{"--push-delay", "--corpus"}},
 		{"format", []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--format", "xml"}, []string{"--format"}},
 		{"unknown command", []string{"frobnicate"}, []string{"unknown command"}},
 		{"no actor and no expected event", []string{"run", "--integration", demo("integration.json"), "--action", "testdata/no-actor.json", "--corpus", demo("cloudtrail.json")}, []string{"no-actor.json", "actor", "expectedEvents"}},
@@ -387,5 +390,90 @@ func TestProgressLiveLine(t *testing.T) {
 	}
 	if !strings.HasSuffix(got, "\n") {
 		t.Errorf("the live line is not ended when the run ends: %q", got)
+	}
+}
+
+// TestRunPush: `run --corpus --push-delay 30s --push-loss 0.05` shows logged minutes sooner than
+// the same run without push (LookupEvents 5 minutes late) and ends with the same events.
+func TestRunPush(t *testing.T) {
+	runs := map[bool]core.Run{}
+	for _, on := range []bool{false, true} {
+		args := []string{"run", "--integration", demo("integration.json"), "--action", demo("action.json"), "--corpus", demo("cloudtrail.json"), "--format", "json"}
+		if on {
+			args = append(args, "--push-delay", "30s", "--push-loss", "0.05")
+		}
+		code, out, stderr := runCLI(args...)
+		if code != exitOK {
+			t.Fatalf("push %v: exit %d: %s", on, code, stderr)
+		}
+		var r core.Run
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Verdict != core.VerdictLogged || r.LoggedAt == nil {
+			t.Fatalf("push %v: verdict %s loggedAt %v", on, r.Verdict, r.LoggedAt)
+		}
+		runs[on] = r
+	}
+	off, on := runs[false], runs[true]
+	if got := off.LoggedAt.Sub(*on.LoggedAt); got < 3*time.Minute {
+		t.Errorf("logged at %s with push, %s without: want minutes sooner", on.LoggedAt, off.LoggedAt)
+	}
+	ids := func(r core.Run) []string {
+		var out []string
+		for _, e := range r.Events {
+			out = append(out, e.EventID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if !slices.Equal(ids(on), ids(off)) {
+		t.Errorf("events with push %v, without %v", ids(on), ids(off))
+	}
+}
+
+// TestEmulatePush: `emulate --push-to URL` posts the corpus's records as EventBridge events to the
+// ingest endpoint, with the bearer token, in batches the endpoint decodes; without the token it
+// refuses to start.
+func TestEmulatePush(t *testing.T) {
+	got := make(chan int, 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch []json.RawMessage
+		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path != "/v1/ingest" || r.Header.Get("Authorization") != "Bearer push-test-token" || json.Unmarshal(body, &batch) != nil {
+			t.Errorf("push %s %s: %.200s", r.URL.Path, r.Header.Get("Authorization"), body)
+		}
+		for _, b := range batch {
+			if _, err := push.Decode(b); err != nil {
+				t.Errorf("pushed event: %v", err)
+			}
+		}
+		got <- len(batch)
+		_, _ = io.WriteString(w, `{"received":0,"stored":0}`)
+	}))
+	defer srv.Close()
+	if code, _, stderr := runCLI("emulate", "--corpus", demo("cloudtrail.json"), "--push-to", srv.URL); code != exitBadInput || !strings.Contains(stderr, "TRAILPROOF_TOKEN") {
+		t.Errorf("without a token: exit %d, %s", code, stderr)
+	}
+	t.Setenv("TRAILPROOF_TOKEN", "push-test-token")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int)
+	go func() {
+		done <- dispatch(ctx, []string{"emulate", "--corpus", demo("cloudtrail.json"), "--push-to", srv.URL, "--push-loss", "0.05"}, io.Discard, io.Discard)
+	}()
+	total := 0
+	for total < 30 { // the demo's 40 records are all due (recorded long ago); a few are lost
+		select {
+		case n := <-got:
+			total += n
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d events pushed after 10 s", total)
+		}
+	}
+	cancel()
+	<-done
+	if total >= 40 {
+		t.Errorf("%d of 40 pushed with 5%% lost", total)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/emulator"
+	"github.com/trailproof/trailproof/internal/push"
 	"github.com/trailproof/trailproof/internal/store/bolt"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
@@ -33,6 +34,8 @@ type runFlags struct {
 	corpus                multiFlag
 	clock, faults, format string
 	deliveryDelay         emulator.Delays
+	pushDelay             time.Duration // 0: no push
+	pushLoss              float64
 	emu                   emulatorConfig // the flags that relax the emulator's CloudTrail rules
 	data                  string
 	verbose, quiet        bool
@@ -49,6 +52,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.clock, "clock", "", "virtual or real (default: virtual with --corpus, real without)")
 	f.deliveryDelay = emulator.FixedDelay(emulator.DefaultDeliveryDelay)
 	fs.Var(&f.deliveryDelay, "delivery-delay", "with --corpus: "+deliveryDelayUsage)
+	fs.DurationVar(&f.pushDelay, "push-delay", 0, "with --corpus: also push each record as EventBridge would, this `delay` after its eventTime (0: no push)")
+	fs.Float64Var(&f.pushLoss, "push-loss", 0, "with --push-delay: the `fraction` of pushes lost (best-effort delivery), chosen per record from its EventId")
 	fs.StringVar(&f.faults, "faults", "", "with --corpus: injected faults, e.g. throttle=0.3,error=0.1,slow=2s,dup=0.1")
 	emulatorFlags(fs, &f.emu)
 	fs.StringVar(&f.format, "format", "table", "output: table or json")
@@ -92,6 +97,14 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 		return nil, usageError("--clock must be virtual or real, not %q", f.clock)
 	case len(f.corpus) == 0 && (f.faults != "" || f.emu.anyRegion || f.emu.history != core.History):
 		return nil, usageError("--faults, --any-region and --history need --corpus")
+	case len(f.corpus) == 0 && f.pushDelay != 0:
+		return nil, usageError("--push-delay needs --corpus: against real CloudTrail, push comes through EventBridge (see README)")
+	case f.pushLoss != 0 && f.pushDelay == 0:
+		return nil, usageError("--push-loss needs --push-delay")
+	case f.pushDelay < 0:
+		return nil, usageError("--push-delay must not be negative, not %s", f.pushDelay)
+	case f.pushLoss < 0 || f.pushLoss > 1:
+		return nil, usageError("--push-loss must be a fraction between 0 and 1, not %g", f.pushLoss)
 	case len(f.corpus) == 0 && f.clock == "virtual":
 		return nil, usageError("--clock virtual needs --corpus: real CloudTrail runs on real time")
 	}
@@ -164,11 +177,25 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder %s: %w", dir, err)
 	}
-	st, err := bolt.Open(filepath.Join(dir, "trailproof.db"))
+	db, err := bolt.Open(filepath.Join(dir, "trailproof.db"))
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	defer db.Close()
+	var st core.Store = db
+	if f.pushDelay > 0 {
+		feed, err := push.NewFeed(emu.Events, func(ev core.RawEvent) (string, string) {
+			// A record the emulator serves to every region is pushed from the integration's.
+			if f.emu.anyRegion || !emulator.IsAWSRegion(ev.Region) {
+				return push.AccountOf(ev), integ.AWSRegion
+			}
+			return push.AccountOf(ev), ev.Region
+		}, f.pushDelay, f.pushLoss)
+		if err != nil {
+			return nil, err
+		}
+		st = &push.Store{Store: db, Feed: feed, Now: clk.Now}
+	}
 	if integ.ID == "" {
 		integ.ID = "cli-" + sanitizeID(integ.Name)
 	}

@@ -6,6 +6,7 @@
 #  2. polling: trailproof's scheme, the guide's sliding window with delayTime 0, 5 and 15, and the
 #     one-read lower bound, with and without expected events, under fixed 5-minute delays and under
 #     5m,12m@0.1 (a tenth of the records 12 minutes late): one JSON line per scheme, then a table.
+#  3. push on (30 s, 5% lost) vs off in a busy account: time to loggedAt and completion, recall, calls.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ ! -d ../shared/data/cloudtrail ]; then
@@ -26,3 +27,9 @@ echo "$out" | awk '
 out=$(go test -run '^$' -bench 'BenchmarkPollingSchemes' -benchtime 1x ./internal/workflow/ )
 echo "$out" | grep -v '^{"benchmark"\|^|' >&2 || true
 echo "$out" | grep '^{"benchmark"\|^|' || { echo "bench: no polling result" >&2; exit 1; }
+
+# Push: every detonation in a busy account, push on (30 s, 5% lost) and off, LookupEvents 5 minutes
+# late: time to loggedAt and to completion (P50, P95), recall and calls per run.
+out=$(go test -run '^$' -bench 'BenchmarkPush$' -benchtime 1x ./internal/workflow/ )
+echo "$out" | grep -v '^{"benchmark"\|^|' >&2 || true
+echo "$out" | grep '^{"benchmark"\|^|' || { echo "bench: no push result" >&2; exit 1; }

@@ -16,6 +16,7 @@
 //	GET    /v1/runs/{id}                  the run result, events paged           200
 //	GET    /v1/runs/{id}/events           one list of the run (events, alerts, suspicious), paged
 //	DELETE /v1/runs/{id}                  cancel (422 when the run has ended)    200
+//	POST   /v1/ingest                     store pushed CloudTrail events (serve only)  200
 //
 // Errors are {"error": {"code", "message", "field"}} with the status of the code: 400 invalid,
 // 401 unauthorized, 404 not found, 405 method not allowed, 409 conflict, 413 body over the limit,
@@ -103,6 +104,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// Now dates integrations' createdAt and updatedAt (default time.Now).
 	Now func() time.Time
+	// Ingest serves POST /v1/ingest (`trailproof serve`). Behind API Gateway pushed events come
+	// through the push queue and its ingest function instead, and the route does not exist.
+	Ingest bool
 }
 
 // Handler serves the API.
@@ -140,10 +144,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Challenge = `Bearer realm="trailproof"`
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, svc: service.New(cfg.Store, cfg.Engine, cfg.Now)}
-	routes := []struct {
-		pattern string
-		fn      func(http.ResponseWriter, *http.Request) error
-	}{
+	routes := []route{
 		{"POST /v1/integrations", h.createIntegration},
 		{"GET /v1/integrations", h.listIntegrations},
 		{"GET /v1/integrations/{id}", h.getIntegration},
@@ -156,11 +157,20 @@ func New(cfg Config) (*Handler, error) {
 		{"GET /v1/runs/{id}/events", h.runEvents},
 		{"DELETE /v1/runs/{id}", h.cancelRun},
 	}
+	if cfg.Ingest {
+		routes = append(routes, route{"POST /v1/ingest", h.ingest})
+	}
 	for _, rt := range routes {
 		h.mux.Handle(rt.pattern, h.endpoint(rt.fn))
 	}
 	h.mux.Handle("/", h.endpoint(h.noRoute))
 	return h, nil
+}
+
+// route is one endpoint of the API.
+type route struct {
+	pattern string
+	fn      func(http.ResponseWriter, *http.Request) error
 }
 
 // ServeHTTP authenticates, routes and logs the request.

@@ -117,7 +117,7 @@ func newEnv(t *testing.T) *env {
 	st, eng, sources := stk.Store, stk.Engine, stk.Sources
 	s := &starter{}
 	h, err := api.New(api.Config{
-		Store: st, Engine: eng, Runs: s, Logger: log, Auth: api.BearerToken(token), Policy: policy,
+		Store: st, Engine: eng, Runs: s, Logger: log, Auth: api.BearerToken(token), Policy: policy, Ingest: true,
 		Tester: connectivity.New(connectivity.WithSources(sources), connectivity.WithLogger(log), connectivity.WithPolicy(policy)),
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/trailproof/trailproof/internal/lambdafn"
+	"github.com/trailproof/trailproof/internal/push"
 	"github.com/trailproof/trailproof/internal/sfntest"
 )
 
@@ -23,6 +24,7 @@ var inputs = map[string]func() any{
 	"alerts":    func() any { return new(lambdafn.Payload) },
 	"fail":      func() any { return new(lambdafn.FailInput) },
 	"api":       func() any { return new(events.APIGatewayV2HTTPRequest) },
+	"ingest":    func() any { return new(events.SQSEvent) },
 }
 
 // TestEvents decodes every sample event strictly into its function's input type, so a sample
@@ -81,6 +83,16 @@ func TestEvents(t *testing.T) {
 			case *events.APIGatewayV2HTTPRequest:
 				if v.RawPath == "" || v.RequestContext.HTTP.Method == "" {
 					t.Errorf("%s: an API Gateway request needs rawPath and requestContext.http.method", rel)
+				}
+			case *events.SQSEvent:
+				// A batch of the push queue belongs to no run (runID stays "-").
+				if len(v.Records) == 0 {
+					t.Errorf("%s: an empty batch", rel)
+				}
+				for i, m := range v.Records {
+					if _, err := push.Decode([]byte(m.Body)); err != nil || m.MessageId == "" {
+						t.Errorf("%s: Records[%d]: messageId %q, body: %v", rel, i, m.MessageId, err)
+					}
 				}
 			case *lambdafn.FailInput:
 				runID = v.RunID

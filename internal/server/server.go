@@ -165,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	eng := workflow.New(st, cfg.Sources, engOpts...)
 	runner := NewRunner(eng, st, log)
 	h, err := api.New(api.Config{Store: st, Engine: eng, Runs: runner, Tester: cfg.Tester, Policy: cfg.Policy,
-		Auth: api.BearerToken(token), Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Clock.Now})
+		Auth: api.BearerToken(token), Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Clock.Now, Ingest: true})
 	if err != nil {
 		return fail(err)
 	}

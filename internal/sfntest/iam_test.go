@@ -53,8 +53,9 @@ const (
 // stepFunctions are the state machine's functions, whose calls the scenarios record.
 var stepFunctions = []string{"BeginFunction", "FetchFunction", "CorrelateFunction", "AlertsFunction", "FailFunction"}
 
-// iamFunctions are every function of template.yaml: the step functions and the API's.
-var iamFunctions = append(slices.Clone(stepFunctions), "ApiFunction")
+// iamFunctions are every function of template.yaml: the step functions, the API's and, with
+// EnablePush, the push queue's.
+var iamFunctions = append(slices.Clone(stepFunctions), "ApiFunction", "IngestFunction")
 
 // TestIAMAllowsEveryCall runs runs through the real state machine definition with each function
 // built as it is deployed (lambdafn.FromConfig over DynamoDB Local) and its AWS calls recorded,
@@ -176,6 +177,7 @@ func functionGrants(t *testing.T, root, table, kmsKey string) map[string][]grant
 		"Table":          table, "SealKeySecret": iamSecretARN, "TargetRoleArns": []any{iamTargetRole, iamDeniedRole},
 		"SealKmsKeyArn": kmsKey,
 		"StateMachine":  StateMachineARN,
+		"EnablePush":    "true",
 	}, atts: map[string]any{
 		"StateMachine.Name": iamStack + "-correlation",
 		"Table.Arn":         "arn:aws:dynamodb:" + Region + ":" + Account + ":table/" + table,
@@ -492,6 +494,7 @@ func runIAMScenarios(t *testing.T, ep, table string) *CallRecorder {
 		}
 	}
 	runAPIScenario(t, functionConfig(rec, "ApiFunction", stub.URL), emuSrv.URL)
+	runIngestScenario(t, functionConfig(rec, "IngestFunction", stub.URL))
 	return rec
 }
 

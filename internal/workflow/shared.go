@@ -463,8 +463,8 @@ func Partitions(integ *core.Integration, r *core.Run) []string {
 	return append(out, SharedPartition(StreamKey(integ.ID, integ.AWSRegion, core.CategoryInsight, nil)))
 }
 
-// rawEvents returns the raw events of a run's read range, from its streams' partitions, oldest
-// first, and counts them in Progress.RawEvents.
+// rawEvents returns the raw events of a run's read range, from its streams' partitions and its
+// push partitions (push.go), oldest first, and counts them in Progress.RawEvents.
 func (e *Engine) rawEvents(ctx context.Context, r *core.Run, integ *core.Integration, read core.Window) ([]core.RawEvent, error) {
 	var all []core.RawEvent
 	for _, p := range Partitions(integ, r) {
@@ -473,6 +473,17 @@ func (e *Engine) rawEvents(ctx context.Context, r *core.Run, integ *core.Integra
 			return nil, err
 		}
 		all = append(all, evs...)
+	}
+	pushParts, err := e.pushPartitions(ctx, integ, r, all)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pushParts {
+		evs, err := e.store.RawEvents(ctx, p, read.From, read.To)
+		if err != nil {
+			return nil, err
+		}
+		all = withPushed(all, evs)
 	}
 	slices.SortStableFunc(all, func(a, b core.RawEvent) int {
 		if c := a.EventTime.Compare(b.EventTime); c != 0 {
