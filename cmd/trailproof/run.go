@@ -205,8 +205,11 @@ func run(ctx context.Context, f *runFlags, stderr io.Writer) (*core.Run, error) 
 	srcOpts := []cloudtrail.Option{cloudtrail.WithClock(clk), cloudtrail.WithLogger(logger), cloudtrail.WithPolicy(policy),
 		cloudtrail.WithUserAgent("trailproof/" + version + " run/" + action.ActionID)}
 	sources := cloudtrail.NewFactory(ctx, srcOpts...)
-	eng := workflow.New(st, sources, workflow.WithClock(clk), workflow.WithLogger(logger),
-		workflow.WithAlertCompiler(alerts.Compiler()))
+	engOpts := []workflow.Option{workflow.WithClock(clk), workflow.WithLogger(logger), workflow.WithAlertCompiler(alerts.Compiler())}
+	if f.pushDelay > 0 {
+		engOpts = append(engOpts, workflow.WithPush())
+	}
+	eng := workflow.New(st, sources, engOpts...)
 	r, err := eng.CreateRun(ctx, integ.ID, action, "")
 	if core.ErrorField(err) == "startTime" {
 		return nil, core.InFile(f.action, err) // outside CloudTrail's history: name the action file

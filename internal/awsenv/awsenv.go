@@ -40,6 +40,9 @@ const (
 	EnvSealKeyFile = "SEAL_KEY_FILE"
 	// EnvDynamoDBEndpoint points the store at DynamoDB Local (tests, the emulator).
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT"
+	// EnvPush is "true" when the deployment pushes CloudTrail's events through EventBridge
+	// (template parameter EnablePush): runs then read their pushed events (workflow.WithPush).
+	EnvPush = "TRAILPROOF_PUSH"
 )
 
 // Env is what a function needs of AWS, built once per cold start.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -38,5 +39,8 @@ func FromConfig(ctx context.Context, cfg aws.Config, log *slog.Logger, sources [
 	// Concurrent invocations share one LookupEvents budget per account and region through the
 	// table, and share what they read (the workflow's stream ledger) instead of each re-reading it.
 	base := []workflow.Option{workflow.WithLogger(log)}
+	if os.Getenv(awsenv.EnvPush) == "true" {
+		base = append(base, workflow.WithPush())
+	}
 	return workflow.New(env.Store, env.Sources(ctx, sources...), append(base, opts...)...), nil
 }

@@ -162,6 +162,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.StepRetries > 0 {
 		engOpts = append(engOpts, workflow.WithStepRetries(cfg.StepRetries))
 	}
+	// serve takes pushed events on its ingest endpoint: a run learns its account at once.
+	engOpts = append(engOpts, workflow.WithPush())
 	eng := workflow.New(st, cfg.Sources, engOpts...)
 	runner := NewRunner(eng, st, log)
 	h, err := api.New(api.Config{Store: st, Engine: eng, Runs: runner, Tester: cfg.Tester, Policy: cfg.Policy,

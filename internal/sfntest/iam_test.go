@@ -430,6 +430,8 @@ func runIAMScenarios(t *testing.T, ep, table string) *CallRecorder {
 	// The operator's allow-list, as the AllowEndpoints parameter sets it: the scenarios' emulator
 	// and STS stand-in listen on loopback.
 	t.Setenv(netguard.EnvAllowEndpoints, "127.0.0.1")
+	// As the template sets it with EnablePush "true", the value it is expanded with below.
+	t.Setenv(awsenv.EnvPush, "true")
 
 	rec := &CallRecorder{}
 	srv := NewLambdaServer()

@@ -20,6 +20,23 @@ import (
 // read from its streams; before the first read of an integration with access keys, push cannot
 // help.
 
+// WithPush says that CloudTrail's events are pushed to this engine's store (EventBridge deployed,
+// serve's ingest endpoint, run --corpus --push-delay). A run whose integration's account is not
+// known yet then reads CloudTrail at its first query instead of when the action can be visible:
+// that read finds the account (any event of it in the window), and the pushed events of the
+// account are read from then on, minutes before LookupEvents delivers them.
+func WithPush() Option { return func(e *Engine) { e.push = true } }
+
+// accountsKnown reports whether the push partitions of the integration can be named before any
+// read: its role ARN names its account, or its sensors do.
+func (e *Engine) accountsKnown(ctx context.Context, integ *core.Integration) (bool, error) {
+	if roleAccount(integ.RoleARN) != "" {
+		return true, nil
+	}
+	sensors, err := e.store.ListSensors(ctx, integ.ID)
+	return len(sensors) > 0, err
+}
+
 // pushPartitions are the push partitions a run reads, given the raw events read from its streams.
 func (e *Engine) pushPartitions(ctx context.Context, integ *core.Integration, r *core.Run, read []core.RawEvent) ([]string, error) {
 	var accounts []string

@@ -85,7 +85,11 @@ func pushRun(t testing.TB, all, pool []core.RawEvent, d detonation, pushDelay ti
 		st = &push.Store{Store: s.store, Feed: feed, Now: s.clock.Now}
 	}
 	src := cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(s.clock), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)), cloudtrail.WithPolicy(testenv.LoopbackPolicy))
-	s.eng = workflow.New(st, src, workflow.WithClock(s.clock), workflow.WithAlertCompiler(alerts.Compiler()))
+	opts := []workflow.Option{workflow.WithClock(s.clock), workflow.WithAlertCompiler(alerts.Compiler())}
+	if pushDelay > 0 {
+		opts = append(opts, workflow.WithPush())
+	}
+	s.eng = workflow.New(st, src, opts...)
 	return s.run(t, &core.Action{JobID: "job", ActionID: d.name, StartTime: start, Actor: core.Actor{UserAgentToken: d.token}, ExpectedEvents: expected})
 }
 

@@ -57,6 +57,7 @@ type Engine struct {
 	// leasePoll is how often a fetch waiting for another run's read of a stream re-checks the
 	// ledger (shared.go).
 	leasePoll time.Duration
+	push      bool // events are pushed to the store too (WithPush)
 }
 
 // Option configures an Engine.
@@ -243,6 +244,13 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	now := e.clock.Now()
 	var fetchErr error
 	due := readDue(integ, r, now)
+	if !due && e.push && r.Progress.ReadDueAt.IsZero() {
+		known, err := e.accountsKnown(ctx, integ)
+		if err != nil {
+			return in, classify(fmt.Errorf("fetch run %s: %w", r.RunID, err))
+		}
+		due = !known // one early read names the account whose pushed events the run reads (push.go)
+	}
 	for _, region := range integ.QueryRegions(&r.Action) {
 		if !due {
 			break // not yet: see the read schedule (schedule.go)
