@@ -1,10 +1,8 @@
 package workflow_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -13,7 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trailproof/trailproof/internal/alerts"
-	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/corpus"
 	"github.com/trailproof/trailproof/internal/push"
@@ -84,7 +81,7 @@ func pushRun(t testing.TB, all, pool []core.RawEvent, d detonation, pushDelay ti
 		}
 		st = &push.Store{Store: s.store, Feed: feed, Now: s.clock.Now}
 	}
-	src := cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(s.clock), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)), cloudtrail.WithPolicy(testenv.LoopbackPolicy))
+	src := testSources(s.clock)
 	opts := []workflow.Option{workflow.WithClock(s.clock), workflow.WithAlertCompiler(alerts.Compiler())}
 	if pushDelay > 0 {
 		opts = append(opts, workflow.WithPush())

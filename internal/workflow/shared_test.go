@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,7 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trailproof/trailproof/internal/clock"
-	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/corpus"
 	"github.com/trailproof/trailproof/internal/emulator"
@@ -42,19 +40,8 @@ type sharedStack struct {
 func newSharedStack(t *testing.T, st core.Store, clk clock.Clock, events []core.RawEvent, emuOpts ...emulator.Option) *sharedStack {
 	t.Helper()
 	s := &sharedStack{store: st, clock: clk}
-	var err error
-	s.emu, err = emulator.New(events, append([]emulator.Option{emulator.WithClock(clk), emulator.WithSeed(7)}, emuOpts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := emulator.Serve(s.emu, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	s.url = srv.URL()
-	src := cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(clk), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)), cloudtrail.WithPolicy(testenv.LoopbackPolicy))
-	s.eng = workflow.New(st, src, workflow.WithClock(clk), workflow.WithLeasePoll(20*time.Millisecond))
+	s.emu, s.url = serveEmulator(t, clk, events, append([]emulator.Option{emulator.WithSeed(7)}, emuOpts...)...)
+	s.eng = workflow.New(st, testSources(clk), workflow.WithClock(clk), workflow.WithLeasePoll(20*time.Millisecond))
 	return s
 }
 

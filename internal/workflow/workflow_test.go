@@ -41,27 +41,40 @@ type stack struct {
 func newStack(t testing.TB, events []core.RawEvent, start time.Time, emuOpts ...emulator.Option) *stack {
 	t.Helper()
 	s := &stack{clock: clock.NewVirtual(start)}
+	s.emu, s.url = serveEmulator(t, s.clock, events,
+		append([]emulator.Option{emulator.WithDeliveryDelay(5 * time.Minute), emulator.WithSeed(42)}, emuOpts...)...)
 	var err error
-	s.emu, err = emulator.New(events, append([]emulator.Option{emulator.WithClock(s.clock),
-		emulator.WithDeliveryDelay(5 * time.Minute), emulator.WithSeed(42)}, emuOpts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := emulator.Serve(s.emu, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	s.url = srv.URL()
 	s.store, err = bolt.Open(filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.store.Close() })
-	src := cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(s.clock), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)), cloudtrail.WithPolicy(testenv.LoopbackPolicy))
-	s.eng = workflow.New(s.store, src, workflow.WithClock(s.clock), workflow.WithAlertCompiler(alerts.Compiler()),
+	s.eng = workflow.New(s.store, testSources(s.clock), workflow.WithClock(s.clock), workflow.WithAlertCompiler(alerts.Compiler()),
 		workflow.WithObserver(func(step string, in, out workflow.State) { s.steps = append(s.steps, step) }))
 	return s
+}
+
+// serveEmulator starts an emulator of events on clk, served on loopback until the test ends: the
+// one emulator setup of this package's stacks.
+func serveEmulator(t testing.TB, clk clock.Clock, events []core.RawEvent, opts ...emulator.Option) (*emulator.Emulator, string) {
+	t.Helper()
+	emu, err := emulator.New(events, append([]emulator.Option{emulator.WithClock(clk)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := emulator.Serve(emu, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return emu, srv.URL()
+}
+
+// testSources is the source factory of this package's stacks: their clock, no logs, and the
+// tests' own loopback servers allowed.
+func testSources(clk clock.Clock) *cloudtrail.Factory {
+	return cloudtrail.NewFactory(context.Background(), cloudtrail.WithClock(clk), cloudtrail.WithLogger(slog.New(slog.DiscardHandler)),
+		cloudtrail.WithPolicy(testenv.LoopbackPolicy))
 }
 
 // integration stores an integration pointed at the stack's emulator.
