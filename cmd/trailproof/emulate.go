@@ -13,6 +13,7 @@ import (
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/corpus"
 	"github.com/trailproof/trailproof/internal/emulator"
+	"github.com/trailproof/trailproof/internal/push"
 )
 
 // deliveryDelayUsage describes --delivery-delay, shared by run --corpus and emulate.
@@ -71,7 +72,8 @@ func startEmulator(_ context.Context, c emulatorConfig) (*runningEmulator, error
 	}
 	var keys []emulator.Key
 	if in := c.integration; in != nil && in.AccessKeyID != "" {
-		keys = append(keys, emulator.Key{AccessKeyID: in.AccessKeyID, SecretAccessKey: in.SecretAccessKey})
+		// Its account, which sts:GetCallerIdentity answers, is the corpus's when it has one.
+		keys = append(keys, emulator.Key{AccessKeyID: in.AccessKeyID, SecretAccessKey: in.SecretAccessKey, AccountID: soleAccount(events)})
 	}
 	for _, k := range c.keys {
 		id, secret, ok := strings.Cut(k, ":")
@@ -169,4 +171,19 @@ func cmdEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// soleAccount is the one account the records belong to, or "" when they name none or several.
+func soleAccount(events []core.RawEvent) string {
+	account := ""
+	for _, ev := range events {
+		switch a := push.AccountOf(ev); {
+		case a == "" || a == account:
+		case account == "":
+			account = a
+		default:
+			return ""
+		}
+	}
+	return account
 }

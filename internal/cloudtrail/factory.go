@@ -292,6 +292,17 @@ func (f *Factory) build(ctx context.Context, in *core.Integration) (*Source, err
 			o.BaseEndpoint = aws.String(in.Endpoint)
 		}
 	})
+	// GetCallerIdentity is signed with the integration's own credentials (the assumed role's,
+	// with a role): an integration with its own endpoint is asked there, since its credentials go
+	// only to the destination they were given with; else STS as AssumeRole is.
+	caller := sts.NewFromConfig(cfg, func(o *sts.Options) {
+		switch {
+		case f.stsEndpoint != "":
+			o.BaseEndpoint = aws.String(f.stsEndpoint)
+		case in.Endpoint != "":
+			o.BaseEndpoint = aws.String(in.Endpoint)
+		}
+	})
 
 	log := f.log.With(slog.String("integration", nameOf(in)))
 	if !in.VerifySSL {
@@ -300,6 +311,7 @@ func (f *Factory) build(ctx context.Context, in *core.Integration) (*Source, err
 	}
 	return &Source{
 		api:       client,
+		caller:    caller,
 		region:    in.AWSRegion,
 		timeout:   timeout,
 		clk:       f.clk,

@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsct "github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/time/rate"
 
 	"github.com/trailproof/trailproof/internal/clock"
@@ -26,6 +28,13 @@ import (
 // Source reads CloudTrail for one integration. It is safe for concurrent use.
 type Source struct {
 	api     awsct.LookupEventsAPIClient
+	caller  *sts.Client // sts:GetCallerIdentity with the integration's credentials (Account)
+	account struct {
+		mu    sync.Mutex
+		asked bool
+		id    string
+		err   error
+	}
 	region  string // the integration's region, used when a query names none
 	timeout time.Duration
 	clk     clock.Clock

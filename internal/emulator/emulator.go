@@ -268,6 +268,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Unlock()
 	w.Header().Set("x-amzn-RequestId", reqID)
 
+	if isSTS(r) {
+		e.serveSTS(w, r, reqID)
+		return
+	}
 	if r.Method != http.MethodPost || !strings.HasSuffix(r.Header.Get("X-Amz-Target"), Target) {
 		e.writeError(w, r, badRequest(CodeUnknownOperation, "only LookupEvents is served (POST / with X-Amz-Target ending in %s), got %s %q", Target, r.Method, r.Header.Get("X-Amz-Target")), "")
 		return

@@ -27,6 +27,7 @@ type Stats struct {
 	ThrottledFault int // ThrottlingException injected by the throttle fault
 	Errors         int // HTTP 500 InternalFailure injected by the error fault
 	Duplicates     int // pages that repeated an event of the previous page (dup fault)
+	CallerIdentity int // sts:GetCallerIdentity calls answered (sts.go)
 	PerKey         map[KeyRegion]KeyStats
 }
 

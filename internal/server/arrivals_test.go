@@ -4,8 +4,11 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/trailproof/trailproof/internal/emulator"
 )
 
 // arrivals records when each call reached the emulator, to measure how evenly the server's
@@ -24,7 +27,8 @@ func (a *arrivals) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	a.mu.Lock()
 	a.ts = append(a.ts, now)
-	if m := scope.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+	// LookupEvents calls only: the rate budget is theirs (sts:GetCallerIdentity is not under it).
+	if m := scope.FindStringSubmatch(r.Header.Get("Authorization")); m != nil && strings.HasSuffix(r.Header.Get("X-Amz-Target"), emulator.Target) {
 		if a.byBudget == nil {
 			a.byBudget = map[string][]time.Time{}
 		}

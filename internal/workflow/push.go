@@ -16,25 +16,41 @@ import (
 // streams, the push partitions of its integration's accounts in its query regions: events seen
 // there make `logged` true as soon as they arrive. They are never recorded in a ledger (a push is
 // best effort, so it settles nothing): completion and "not logged" rest on LookupEvents reads as
-// before. The integration's accounts are those of its role ARN, of its sensors and of the events
-// read from its streams; before the first read of an integration with access keys, push cannot
-// help.
+// before. The integration's accounts are those of its role ARN, of its sensors (the account its
+// source names is recorded as one, learnAccount) and of the events read from its streams.
 
 // WithPush says that CloudTrail's events are pushed to this engine's store (EventBridge deployed,
 // serve's ingest endpoint, run --corpus --push-delay). A run whose integration's account is not
-// known yet then reads CloudTrail at its first query instead of when the action can be visible:
-// that read finds the account (any event of it in the window), and the pushed events of the
-// account are read from then on, minutes before LookupEvents delivers them.
+// known yet then asks it of its source at its first query (accountAsker), so the pushed events of
+// the account are read from then on, minutes before LookupEvents delivers them.
 func WithPush() Option { return func(e *Engine) { e.push = true } }
 
-// accountsKnown reports whether the push partitions of the integration can be named before any
-// read: its role ARN names its account, or its sensors do.
-func (e *Engine) accountsKnown(ctx context.Context, integ *core.Integration) (bool, error) {
-	if roleAccount(integ.RoleARN) != "" {
-		return true, nil
+// accountAsker is a source that can name the account of its credentials (the cloudtrail Source:
+// sts:GetCallerIdentity, which needs no permission).
+type accountAsker interface {
+	Account(ctx context.Context) (string, error)
+}
+
+// learnAccount, when neither the integration's role ARN nor its sensors name its account, asks
+// the source and records the account as the sensor of the integration's region, so it is asked
+// once per integration. A source that cannot answer is logged and the run goes on: the events it
+// reads name the account later.
+func (e *Engine) learnAccount(ctx context.Context, src core.Source, integ *core.Integration, runID string) error {
+	asker, ok := src.(accountAsker)
+	if !ok || roleAccount(integ.RoleARN) != "" {
+		return nil
 	}
 	sensors, err := e.store.ListSensors(ctx, integ.ID)
-	return len(sensors) > 0, err
+	if err != nil || len(sensors) > 0 {
+		return err
+	}
+	account, err := asker.Account(ctx)
+	if err != nil {
+		e.log.WarnContext(ctx, "cannot learn the integration's account: its pushed events are read once LookupEvents names it",
+			"runId", runID, "integration", integ.ID, "error", err)
+		return nil
+	}
+	return e.store.PutSensors(ctx, integ.ID, []core.Sensor{core.NewSensor(account, integ.AWSRegion, e.clock.Now())})
 }
 
 // pushPartitions are the push partitions a run reads, given the raw events read from its streams.

@@ -13,6 +13,7 @@ import (
 	"github.com/trailproof/trailproof/internal/alerts"
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/corpus"
+	"github.com/trailproof/trailproof/internal/emulator"
 	"github.com/trailproof/trailproof/internal/push"
 	"github.com/trailproof/trailproof/internal/testenv"
 	"github.com/trailproof/trailproof/internal/workflow"
@@ -69,7 +70,8 @@ func pushRun(t testing.TB, all, pool []core.RawEvent, d detonation, pushDelay ti
 		}
 	}
 	world := append(slices.Clone(all), busyBackground(t, pool, d, account, start)...)
-	s := newStack(t, world, start)
+	// The integration's key names the account, as sts:GetCallerIdentity tells a run with push on.
+	s := newStack(t, world, start, emulator.WithKeys(emulator.Key{AccessKeyID: "AKIATESTTESTTEST0001", SecretAccessKey: "test-secret-value", AccountID: account}))
 	s.integration(t, baseSettings)
 	var st core.Store = s.store
 	if pushDelay > 0 {

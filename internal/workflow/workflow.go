@@ -244,12 +244,10 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	now := e.clock.Now()
 	var fetchErr error
 	due := readDue(integ, r, now)
-	if !due && e.push && r.Progress.ReadDueAt.IsZero() {
-		known, err := e.accountsKnown(ctx, integ)
-		if err != nil {
+	if e.push && r.Queries == 0 {
+		if err := e.learnAccount(ctx, src, integ, r.RunID); err != nil {
 			return in, classify(fmt.Errorf("fetch run %s: %w", r.RunID, err))
 		}
-		due = !known // one early read names the account whose pushed events the run reads (push.go)
 	}
 	for _, region := range integ.QueryRegions(&r.Action) {
 		if !due {
