@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,43 +144,29 @@ func TestLockedFile(t *testing.T) {
 // TestMovedSecretsDoNotOpen: one integration's sealed secrets copied into another's record (as
 // someone with write access to the file could) do not open there, with an error saying so.
 func TestMovedSecretsDoNotOpen(t *testing.T) {
-	ctx := context.Background()
 	s, err := Open(filepath.Join(t.TempDir(), "trailproof.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, id := range []string{"victim", "attacker"} {
-		if err := s.CreateIntegration(ctx, storetest.Integration(id)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketIntegrations)
-		var victim, attacker seal.SealedIntegration
-		if err := json.Unmarshal(b.Get([]byte("victim")), &victim); err != nil {
-			return err
-		}
-		if err := json.Unmarshal(b.Get([]byte("attacker")), &attacker); err != nil {
-			return err
-		}
-		attacker.Secrets = victim.Secrets
-		v, err := json.Marshal(attacker)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("attacker"), v)
+	storetest.MovedSecrets(t, s, func(context.Context) error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketIntegrations)
+			var victim, attacker seal.SealedIntegration
+			if err := json.Unmarshal(b.Get([]byte("victim")), &victim); err != nil {
+				return err
+			}
+			if err := json.Unmarshal(b.Get([]byte("attacker")), &attacker); err != nil {
+				return err
+			}
+			attacker.Secrets = victim.Secrets
+			v, err := json.Marshal(attacker)
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("attacker"), v)
+		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.GetIntegration(ctx, "attacker")
-	if !errors.Is(err, seal.ErrMoved) || !strings.Contains(err.Error(), `integration "attacker"`) {
-		t.Errorf("moved secrets: %v, want ErrMoved naming the record", err)
-	}
-	if _, err := s.GetIntegration(ctx, "victim"); err != nil {
-		t.Errorf("the victim's own record: %v", err)
-	}
 }
 
 // TestLegacyRun reads a run written before runs had a verdict.

@@ -440,29 +440,16 @@ func TestQueryPaging(t *testing.T) {
 // someone with write access to the table could) do not open there, with an error saying so.
 func TestMovedSecretsDoNotOpen(t *testing.T) {
 	s, client := newTestStore(t)
-	ctx := context.Background()
-	for _, id := range []string{"victim", "attacker"} {
-		if err := s.CreateIntegration(ctx, storetest.Integration(id)); err != nil {
-			t.Fatal(err)
+	storetest.MovedSecrets(t, s, func(ctx context.Context) error {
+		got, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(integrationsPK, integrationSK("victim"))})
+		if err != nil || got.Item["secrets"] == nil {
+			return fmt.Errorf("read the victim's item: %v", err)
 		}
-	}
-	got, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(integrationsPK, integrationSK("victim"))})
-	if err != nil || got.Item["secrets"] == nil {
-		t.Fatalf("read the victim's item: %v", err)
-	}
-	_, err = client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(integrationsPK, integrationSK("attacker")),
-		UpdateExpression:          aws.String("SET secrets = :s"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": got.Item["secrets"]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.GetIntegration(ctx, "attacker")
-	if !errors.Is(err, seal.ErrMoved) || !strings.Contains(err.Error(), `integration "attacker"`) {
-		t.Errorf("moved secrets: %v, want ErrMoved naming the record", err)
-	}
-	if _, err := s.GetIntegration(ctx, "victim"); err != nil {
-		t.Errorf("the victim's own record: %v", err)
-	}
+		_, err = client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(integrationsPK, integrationSK("attacker")),
+			UpdateExpression:          aws.String("SET secrets = :s"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":s": got.Item["secrets"]}})
+		return err
+	})
 }
 
 // TestLegacyRun reads a run written before runs had a verdict.
