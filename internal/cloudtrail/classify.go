@@ -1,6 +1,9 @@
 package cloudtrail
 
-import "github.com/trailproof/trailproof/internal/core"
+import (
+	"github.com/trailproof/trailproof/internal/core"
+	"github.com/trailproof/trailproof/internal/errclass"
+)
 
 // The methods below give each error its core code (core.ErrorCode), from which the workflow
 // decides whether to retry and names the error for the state machine (workflow.ErrorName).
@@ -14,19 +17,13 @@ func (e *TransientError) ErrorCode() string { return core.ETRANSIENT }
 // ErrorCode reports core.EDENIED: the settings or the IAM policy must change first.
 func (e *AuthError) ErrorCode() string { return core.EDENIED }
 
-// ErrorCode reports core.EUNREACHABLE when CloudTrail was never reached (a name that does not
-// resolve, a certificate that does not verify, a proxy or the network guard refusing), so that a
-// run's error does not read as CloudTrail rejecting the request; else core.EREJECTED: the same
-// request fails the same way.
+// ErrorCode reports core.EUNREACHABLE when CloudTrail was never reached (errclass's DNS, TCP,
+// TLS, proxy or guard classes), so that a run's error does not read as CloudTrail rejecting the
+// request; else core.EREJECTED: the same request fails the same way.
 func (e *RequestError) ErrorCode() string {
-	if unreachableCodes[e.Code] {
+	switch e.Class {
+	case errclass.DNS, errclass.TCP, errclass.TLS, errclass.Proxy, errclass.Refused:
 		return core.EUNREACHABLE
 	}
 	return core.EREJECTED
-}
-
-// unreachableCodes are errclass's codes for a failure before any answer from CloudTrail.
-var unreachableCodes = map[string]bool{
-	"DNSFailure": true, "ConnectionFailed": true, "TLSVerificationFailed": true, "TLSFailure": true,
-	"ProxyFailure": true, "ProxyRefused": true, "AddressNotAllowed": true,
 }

@@ -70,6 +70,8 @@ type RequestError struct {
 	Code    string
 	Message string
 	Err     error
+	// Class is errclass's diagnosis of the failure (empty when CloudTrail itself answered).
+	Class errclass.Class
 }
 
 // Error names the region and the AWS error code, and says what to do.

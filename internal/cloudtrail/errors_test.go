@@ -102,17 +102,20 @@ func TestErrorTypeNames(t *testing.T) {
 // TestRequestErrorCode: a request that never reached CloudTrail is unreachable, not rejected, so a
 // run's error does not blame CloudTrail for a DNS, TLS, proxy or guard failure.
 func TestRequestErrorCode(t *testing.T) {
-	for _, tc := range []struct{ code, want string }{
-		{"DNSFailure", core.EUNREACHABLE},
-		{"ConnectionFailed", core.EUNREACHABLE},
-		{"TLSVerificationFailed", core.EUNREACHABLE},
-		{"ProxyRefused", core.EUNREACHABLE},
-		{"AddressNotAllowed", core.EUNREACHABLE},
-		{"InvalidNextToken", core.EREJECTED},
-		{"ValidationException", core.EREJECTED},
+	for _, tc := range []struct {
+		class errclass.Class
+		want  string
+	}{
+		{errclass.DNS, core.EUNREACHABLE},
+		{errclass.TCP, core.EUNREACHABLE},
+		{errclass.TLS, core.EUNREACHABLE},
+		{errclass.Proxy, core.EUNREACHABLE},
+		{errclass.Refused, core.EUNREACHABLE},
+		{errclass.Request, core.EREJECTED},
+		{"", core.EREJECTED}, // CloudTrail answered (RepeatedNextToken)
 	} {
-		if got := core.ErrorCode(&RequestError{Region: "us-west-2", Code: tc.code}); got != tc.want {
-			t.Errorf("%s: code %q, want %q", tc.code, got, tc.want)
+		if got := core.ErrorCode(&RequestError{Region: "us-west-2", Code: "X", Class: tc.class}); got != tc.want {
+			t.Errorf("%q: code %q, want %q", tc.class, got, tc.want)
 		}
 	}
 }

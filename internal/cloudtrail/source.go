@@ -306,7 +306,7 @@ func (s *Source) typedError(k kind, region string, d errclass.Diagnosis, attempt
 	case kindAuth:
 		return &AuthError{Region: region, Code: code, Err: err, Message: fmt.Sprintf("%s; %s", detail, todo)}
 	default:
-		return &RequestError{Region: region, Code: code, Err: err, Message: fmt.Sprintf("%s; %s", detail, todo)}
+		return &RequestError{Region: region, Code: code, Err: err, Message: fmt.Sprintf("%s; %s", detail, todo), Class: d.Class}
 	}
 }
 
