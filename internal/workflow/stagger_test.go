@@ -92,8 +92,9 @@ func runStaggered(t *testing.T, start time.Time, evs []core.RawEvent, own map[st
 // TestSharedReadsStaggeredRuns: a job's actions start seconds apart, so their runs' windows differ
 // by seconds and their reads fall due at different times (the read schedule). With and without
 // expected events, each run matches exactly its own events, and ten runs together cost at most
-// two and a half runs alone (sharing nothing costs ten): a run that makes no call keeps its need registered, so whoever reads covers
-// it, and runs whose windows end in the same query interval make their deadline read together.
+// what two and a half runs cost alone (sharing nothing costs ten): a run that makes no call keeps
+// its need registered, so whoever reads covers it, and runs whose windows end in the same query
+// interval make their deadline read together.
 func TestSharedReadsStaggeredRuns(t *testing.T) {
 	const runs, apart = 10, 6 * time.Second
 	start := time.Date(2026, 3, 3, 14, 0, 0, 0, time.UTC)
