@@ -21,8 +21,11 @@ import (
 //     minutes, never after the deadline. Tripling ages keep a read at an age just past
 //     settleTime from settling the action's own time before the deadline's read, which comes
 //     later and so also finds records delivered somewhat later than settleTime;
-//   - at the deadline (window end plus settleTime), where every part of the span not yet read at
-//     an age >= settleTime is read (the strict last read the verdict rests on);
+//   - at the deadline (window end plus settleTime, on a query-interval grid), where every part
+//     of the span not yet read at an age >= settleTime is read (the strict last read the verdict
+//     rests on);
+//   - a fetch that makes no call still keeps the run's needs registered in the stream ledgers,
+//     so that another run's read covers this run's span in the same queries (shared.go);
 //   - at once while a span is unread (a read cut short, the cursor's gap);
 //   - with expected events not all matched, at gaps doubling from one query interval after the
 //     first read or the last read that found new matched events (5.5, 6, 6.5, 7.5, 9.5...

@@ -229,7 +229,7 @@ func (e *Engine) readRun(ctx context.Context, src core.Source, r *core.Run, inte
 	}
 	stream := StreamKey(integ.ID, region, category, attr)
 	settle := integ.SettleTimeD()
-	since := freshSince(r, now, integ.QueryIntervalD())
+	since := freshSince(r, now, readInterval(integ, category))
 	// The run's last fetch rests on settled reads only.
 	strict := !now.Before(Deadline(integ, r))
 	l, err := e.registerNeed(ctx, r, integ, stream, category, read, now)
@@ -261,15 +261,41 @@ func (e *Engine) readRun(ctx context.Context, src core.Source, r *core.Run, inte
 	return nil
 }
 
+// readInterval is how often a run reads a category: management events every query interval,
+// Insights every correlation query interval (CloudTrail delivers them many minutes after the
+// calls they are about). A read of the stream within that interval is as fresh as the run's own.
+func readInterval(integ *core.Integration, category string) time.Duration {
+	if category == core.CategoryInsight {
+		return max(integ.QueryIntervalD(), integ.CorrelationQueryIntervalD())
+	}
+	return integ.QueryIntervalD()
+}
+
+// keepNeeds keeps the run's needs registered in the ledgers of the streams it reads, at every
+// fetch, also the ones that make no call (the read schedule, schedule.go): the streams'
+// Insights, which only the final alerts pass reads, and with due false its management events.
+// Whichever run reads a stream next then covers this run's span in the same queries
+// (toRead), instead of each run paying calls for the few seconds its window differs from the
+// others'.
+func (e *Engine) keepNeeds(ctx context.Context, r *core.Run, integ *core.Integration, cor *core.Correlator, read core.Window, now time.Time, due bool) error {
+	if !due {
+		for _, region := range integ.QueryRegions(&r.Action) {
+			stream := StreamKey(integ.ID, region, core.CategoryManagement, cor.LookupAttribute())
+			if _, err := e.registerNeed(ctx, r, integ, stream, core.CategoryManagement, read, now); err != nil {
+				return err
+			}
+		}
+	}
+	stream := StreamKey(integ.ID, integ.AWSRegion, core.CategoryInsight, nil)
+	_, err := e.registerNeed(ctx, r, integ, stream, core.CategoryInsight, read, now)
+	return err
+}
+
 // registerNeed records (or renews, when it would lapse within two query intervals) the run's
 // need of the stream, and drops lapsed ones. It returns the ledger.
 func (e *Engine) registerNeed(ctx context.Context, r *core.Run, integ *core.Integration, stream, category string, read core.Window, now time.Time) (*core.Ledger, error) {
-	// A run reads management events every query interval, Insights every correlation query
-	// interval: its need lasts a few of its own reads.
-	interval := integ.QueryIntervalD()
-	if category == core.CategoryInsight {
-		interval = max(interval, integ.CorrelationQueryIntervalD())
-	}
+	// The need lasts a few of the run's own reads.
+	interval := readInterval(integ, category)
 	for attempt := 0; ; attempt++ {
 		l, err := e.store.GetLedger(ctx, stream)
 		if err != nil {
@@ -299,7 +325,7 @@ func (e *Engine) registerNeed(ctx context.Context, r *core.Run, integ *core.Inte
 func (e *Engine) readMissing(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
 	stream, region, category string, attr *core.LookupAttribute, from, to, now time.Time, strict bool) (*core.Ledger, error) {
 	fresh, settle := integ.QueryIntervalD(), integ.SettleTimeD()
-	since := freshSince(r, now, fresh)
+	since := freshSince(r, now, readInterval(integ, category))
 	holder := r.RunID
 	giveUp := e.clock.Now().Add(fresh)
 	for {
@@ -383,7 +409,7 @@ func toRead(l *core.Ledger, self string, own []span, now time.Time, interval, se
 // records the read.
 func (e *Engine) readStream(ctx context.Context, src core.Source, r *core.Run, integ *core.Integration,
 	stream, region, category string, attr *core.LookupAttribute, from, to, now time.Time, strict bool) (*core.Ledger, error) {
-	interval, settle := integ.QueryIntervalD(), integ.SettleTimeD()
+	interval, settle := readInterval(integ, category), integ.SettleTimeD()
 	l, err := e.store.GetLedger(ctx, stream)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", r.RunID, err)
@@ -438,7 +464,7 @@ func (e *Engine) readSpan(ctx context.Context, src core.Source, r *core.Run, int
 		l.Spans = mergeRead(l.Spans, done, integ.SettleTimeD(), now.Add(-ledgerKeep))
 		err = e.store.PutLedger(ctx, l)
 		if err == nil {
-			e.log.DebugContext(ctx, "stream read", "runId", r.RunID, "stream", stream, "from", seg.from, "to", seg.to,
+			e.log.DebugContext(ctx, "stream read", "runId", r.RunID, "stream", stream, "from", seg.from, "to", seg.to, "readAt", now,
 				"calls", res.Calls, "events", len(res.Events), "truncated", res.Truncated)
 			return l, nil
 		}

@@ -249,8 +249,9 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 			return in, classify(fmt.Errorf("fetch run %s: %w", r.RunID, err))
 		}
 	}
+	fetchErr = e.keepNeeds(ctx, r, integ, cor, read, now, due)
 	for _, region := range integ.QueryRegions(&r.Action) {
-		if !due {
+		if !due || fetchErr != nil {
 			break // not yet: see the read schedule (schedule.go)
 		}
 		if fetchErr = e.readRun(ctx, src, r, integ, region, core.CategoryManagement, cor.LookupAttribute(), read, now); fetchErr != nil {
@@ -279,9 +280,22 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	return out, nil
 }
 
-// Deadline is when a run's last query is due: the end of what it reads plus the settle time.
+// Deadline is when a run's last query is due: the end of what it reads plus the settle time,
+// rounded up to a whole query interval (on a grid fixed in time, the same for every run). That
+// last read must come after the top of the run's span is settleTime old, so no earlier read can
+// stand in for it; on the grid, the runs of one integration whose windows end within the same
+// interval make that read once, together (toRead), instead of one query each for the few seconds
+// their windows differ. It is at most one query interval later.
 func Deadline(integ *core.Integration, r *core.Run) time.Time {
-	return core.NewCorrelator(integ, &r.Action).ReadRange().To.Add(integ.SettleTimeD())
+	t := core.NewCorrelator(integ, &r.Action).ReadRange().To.Add(integ.SettleTimeD())
+	step := integ.QueryIntervalD()
+	if step <= 0 {
+		return t
+	}
+	if d := t.Truncate(step); d.Before(t) {
+		return d.Add(step)
+	}
+	return t
 }
 
 // Correlate computes the verdict over everything read so far and decides whether the run goes on:
