@@ -82,7 +82,9 @@ func TestAccountRetriesTemporaryFailures(t *testing.T) {
 	}{
 		{"throttled", func(w http.ResponseWriter) { stsError(w, http.StatusBadRequest, "Throttling", "Rate exceeded") },
 			testKeyID, core.ETHROTTLED, 2, "123456789012"},
-		{"STS 5xx", func(w http.ResponseWriter) { stsError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "try later") },
+		{"STS 5xx", func(w http.ResponseWriter) {
+			stsError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "try later")
+		},
 			testKeyID, core.ETRANSIENT, 2, "123456789012"},
 		{"connection dropped", func(w http.ResponseWriter) {
 			conn, _, err := w.(http.Hijacker).Hijack()

@@ -76,8 +76,8 @@ type pushSetup struct {
 	settings string // the integration's settings (default baseSettings)
 	// stsFails says whether STS answers its nth GetCallerIdentity (from 1) with ThrottlingException.
 	stsFails func(n int) bool
-	stsAsked *int // when set, counts the GetCallerIdentity calls
-	observe func(s *stack, step string, out workflow.State) // told every step's output
+	stsAsked *int                                            // when set, counts the GetCallerIdentity calls
+	observe  func(s *stack, step string, out workflow.State) // told every step's output
 }
 
 // pushRunWith is pushRun on the stack set up, which it returns too.
