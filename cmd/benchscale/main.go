@@ -54,6 +54,12 @@ import (
 
 const settings = `{"name":"bench","awsRegion":"us-east-1","accessKeyId":"AKIABENCHBENCH000001","secretAccessKey":"bench-secret-value-0000"}`
 
+// benchAccount is the account of the integration's key: the emulator serves it every record of
+// the corpus, whatever account recorded it, so with push each record is pushed from this account,
+// as CloudTrail sends an account's events to that account's default bus, and
+// sts:GetCallerIdentity names it.
+const benchAccount = "123456789012"
+
 // template is one action's events, as recorded.
 type template struct {
 	name   string
@@ -324,7 +330,8 @@ type world struct {
 func newWorld(events []core.RawEvent, delivery emulator.Delays, start time.Time) (*world, error) {
 	w := &world{clk: clock.NewVirtual(start)}
 	var err error
-	w.emu, err = emulator.New(events, emulator.WithClock(w.clk), emulator.WithDeliveryDelays(delivery), emulator.WithSeed(1))
+	w.emu, err = emulator.New(events, emulator.WithClock(w.clk), emulator.WithDeliveryDelays(delivery), emulator.WithSeed(1),
+		emulator.WithKeys(emulator.Key{AccessKeyID: "AKIABENCHBENCH000001", SecretAccessKey: "bench-secret-value-0000", AccountID: benchAccount}))
 	if err != nil {
 		return nil, err
 	}
@@ -380,15 +387,19 @@ func shared(res *Result, actions []action, events []core.RawEvent, delivery emul
 	var store core.Store = st
 	if pushDelay > 0 {
 		// The anonymised regions of the Stratus records are served to every region: pushed
-		// from the integration's.
-		feed, err := push.NewFeed(events, func(ev core.RawEvent) (string, string) { return push.AccountOf(ev), in.AWSRegion }, pushDelay, pushLoss)
+		// from the integration's, and from its account (benchAccount).
+		feed, err := push.NewFeed(events, func(core.RawEvent) (string, string) { return benchAccount, in.AWSRegion }, pushDelay, pushLoss)
 		if err != nil {
 			return err
 		}
 		store = &push.Store{Store: st, Feed: feed, Now: w.clk.Now}
 		res.Push = fmt.Sprintf("%s, %g lost", pushDelay, pushLoss)
 	}
-	eng := workflow.New(store, w.f, workflow.WithClock(w.clk))
+	opts := []workflow.Option{workflow.WithClock(w.clk)}
+	if pushDelay > 0 {
+		opts = append(opts, workflow.WithPush()) // as serve and EnablePush set it
+	}
+	eng := workflow.New(store, w.f, opts...)
 	var ids []string
 	for i := range actions {
 		r, err := eng.CreateRun(ctx, in.ID, &actions[i].a, fmt.Sprintf("run-%03d", i))

@@ -21,9 +21,17 @@ func (e *AuthError) ErrorCode() string { return core.EDENIED }
 // TLS, proxy or guard classes), so that a run's error does not read as CloudTrail rejecting the
 // request; else core.EREJECTED: the same request fails the same way.
 func (e *RequestError) ErrorCode() string {
-	switch e.Class {
-	case errclass.DNS, errclass.TCP, errclass.TLS, errclass.Proxy, errclass.Refused:
+	if unreachable(e.Class) {
 		return core.EUNREACHABLE
 	}
 	return core.EREJECTED
+}
+
+// unreachable reports whether a failure of class c happened before AWS was reached.
+func unreachable(c errclass.Class) bool {
+	switch c {
+	case errclass.DNS, errclass.TCP, errclass.TLS, errclass.Proxy, errclass.Refused:
+		return true
+	}
+	return false
 }

@@ -105,6 +105,11 @@ type Progress struct {
 	// MatchedGrewAt is when a correlation last found new matched events: with expected events the
 	// reads follow an action's burst closely while it is arriving.
 	MatchedGrewAt time.Time `json:"matchedGrewAt,omitzero"`
+	// Account is the account of the integration's credentials, as sts:GetCallerIdentity named it
+	// for a run with push (workflow's learnAccount), whose pushed events the run reads. It is the
+	// run's own: the integration's sensors are the accounts and regions its events showed, and
+	// only with discoverNetworkDevices.
+	Account string `json:"account,omitempty"`
 }
 
 // Cursor is the read state of one region (and category) of a run.

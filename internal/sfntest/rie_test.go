@@ -239,6 +239,7 @@ func TestBootstraps(t *testing.T) {
 		t.Logf("%-9s %6.1f MB (%.1fx minimal)  cold start %6.1f ms (%.1fx minimal)", "api",
 			float64(size)/1e6, fig.RatioMax["apiSize"], fig.ColdMS["api"], fig.RatioMax["apiCold"])
 	}
+	ingestBootstrap(t, rie, root, env.main, &fig)
 	t.Logf("minimal   %6.1f MB                cold start %6.1f ms", float64(fig.Sizes["minimal"])/1e6, fig.ColdMS["minimal"])
 	writeFigures(t, root, fig)
 }

@@ -1,14 +1,20 @@
 package workflow_test
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/trailproof/trailproof/internal/alerts"
 	"github.com/trailproof/trailproof/internal/core"
@@ -61,6 +67,22 @@ func busyCorpus(t testing.TB) (detonations, pool []core.RawEvent) {
 // deadline).
 func pushRun(t testing.TB, all, pool []core.RawEvent, d detonation, pushDelay time.Duration, loss float64, expected ...string) *core.Run {
 	t.Helper()
+	r, _ := pushRunWith(t, all, pool, d, pushSetup{}, pushDelay, loss, expected...)
+	return r
+}
+
+// pushSetup varies pushRun's stack.
+type pushSetup struct {
+	settings string // the integration's settings (default baseSettings)
+	// stsFails says whether STS answers its nth GetCallerIdentity (from 1) with ThrottlingException.
+	stsFails func(n int) bool
+	stsAsked *int                                            // when set, counts the GetCallerIdentity calls
+	observe  func(s *stack, step string, out workflow.State) // told every step's output
+}
+
+// pushRunWith is pushRun on the stack set up, which it returns too.
+func pushRunWith(t testing.TB, all, pool []core.RawEvent, d detonation, set pushSetup, pushDelay time.Duration, loss float64, expected ...string) (*core.Run, *stack) {
+	t.Helper()
 	start := d.first.Add(-10 * time.Second)
 	var account string
 	for _, ev := range all {
@@ -72,7 +94,10 @@ func pushRun(t testing.TB, all, pool []core.RawEvent, d detonation, pushDelay ti
 	world := append(slices.Clone(all), busyBackground(t, pool, d, account, start)...)
 	// The integration's key names the account, as sts:GetCallerIdentity tells a run with push on.
 	s := newStack(t, world, start, emulator.WithKeys(emulator.Key{AccessKeyID: "AKIATESTTESTTEST0001", SecretAccessKey: "test-secret-value", AccountID: account}))
-	s.integration(t, baseSettings)
+	if set.stsFails != nil || set.stsAsked != nil {
+		s.url = stsFaults(t, s.emu, set.stsFails, set.stsAsked)
+	}
+	s.integration(t, cmp.Or(set.settings, baseSettings))
 	var st core.Store = s.store
 	if pushDelay > 0 {
 		// The Stratus records' regions are anonymised, and the emulator serves them to every
@@ -88,9 +113,119 @@ func pushRun(t testing.TB, all, pool []core.RawEvent, d detonation, pushDelay ti
 	if pushDelay > 0 {
 		opts = append(opts, workflow.WithPush())
 	}
+	if set.observe != nil {
+		opts = append(opts, workflow.WithObserver(func(step string, _, out workflow.State) { set.observe(s, step, out) }))
+	}
 	s.eng = workflow.New(st, src, opts...)
-	return s.run(t, &core.Action{JobID: "job", ActionID: d.name, StartTime: start, Actor: core.Actor{UserAgentToken: d.token}, ExpectedEvents: expected})
+	return s.run(t, &core.Action{JobID: "job", ActionID: d.name, StartTime: start, Actor: core.Actor{UserAgentToken: d.token}, ExpectedEvents: expected}), s
 }
+
+// stsFaults serves emu on loopback, answering its nth GetCallerIdentity (from 1) with STS's
+// ThrottlingException when fails (if set) says so, and counting them in *asked (if set);
+// everything else goes to emu as it came. The count is read once the run is over.
+func stsFaults(t testing.TB, emu http.Handler, fails func(n int) bool, asked *int) string {
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.Header.Get("Authorization"), "/sts/aws4_request") {
+			mu.Lock()
+			n++
+			if asked != nil {
+				*asked = n
+			}
+			fail := fails != nil && fails(n)
+			mu.Unlock()
+			if fail {
+				w.Header().Set("Content-Type", "text/xml")
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprint(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`)
+				return
+			}
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestPushAccount: with push on, a run learns its integration's account from
+// sts:GetCallerIdentity and reads its pushed events, logged within about a minute of the
+// action's first event, without recording the account as a sensor: with discoverNetworkDevices
+// off the integration has no sensors. A GetCallerIdentity that is throttled never fails the run:
+// the run warns that push is not used yet and asks again at its next query (logged about one
+// query interval later, the warning gone); one that keeps failing leaves the warning, and the run
+// is logged by polling, with every event.
+func TestPushAccount(t *testing.T) {
+	all, pool := busyCorpus(t)
+	d := detonations(t)[0]
+	noDiscovery := `{"name":"t","awsRegion":"us-east-1","accessKeyId":"AKIATESTTESTTEST0001","secretAccessKey":"test-secret-value","discoverNetworkDevices":false}`
+	tests := []struct {
+		name        string
+		set         pushSetup
+		maxLogged   time.Duration // loggedAt at most this long after the first event
+		minLogged   time.Duration // and at least this long
+		warnedMid   bool          // a correlate step showed the push warning
+		warnedAtEnd bool          // the completed run shows it
+		sensors     bool          // the integration has sensors
+		asked       func(n int) bool
+	}{
+		{"discovery off", pushSetup{settings: noDiscovery}, 75 * time.Second, 0, false, false, false, once},
+		{"discovery on", pushSetup{}, 75 * time.Second, 0, false, false, true, once},
+		{"throttled once", pushSetup{settings: noDiscovery, stsFails: func(n int) bool { return n == 1 }}, 105 * time.Second, 0, true, false, false,
+			func(n int) bool { return n == 2 }},
+		// Asked at every fetch: about one a query interval until the run completes.
+		{"always throttled", pushSetup{settings: noDiscovery, stsFails: func(int) bool { return true }}, 20 * time.Minute, 5 * time.Minute, true, true, false,
+			func(n int) bool { return n > 10 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			warnedMid, asked := false, 0
+			tt.set.stsAsked = &asked
+			tt.set.observe = func(s *stack, step string, out workflow.State) {
+				if step != workflow.StepCorrelate {
+					return
+				}
+				r, err := s.store.GetRun(context.Background(), out.RunID)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				warnedMid = warnedMid || slices.ContainsFunc(r.Warnings, isPushWarning)
+			}
+			r, s := pushRunWith(t, all, pool, d, tt.set, 30*time.Second, 0)
+			if r.Status != core.StatusCompleted || r.Verdict != core.VerdictLogged || r.LoggedAt == nil {
+				t.Fatalf("status %s verdict %s loggedAt %v error %q", r.Status, r.Verdict, r.LoggedAt, r.Error)
+			}
+			if after := r.LoggedAt.Sub(d.first); after > tt.maxLogged || after < tt.minLogged {
+				t.Errorf("logged %s after the first event, want between %s and %s", after, tt.minLogged, tt.maxLogged)
+			}
+			if diff := gocmp.Diff(d.ids, eventIDs(r.Events)); diff != "" {
+				t.Errorf("matched events (-want +got):\n%s", diff)
+			}
+			if warnedMid != tt.warnedMid {
+				t.Errorf("a step showed the push warning: %v, want %v", warnedMid, tt.warnedMid)
+			}
+			if got := slices.ContainsFunc(r.Warnings, isPushWarning); got != tt.warnedAtEnd {
+				t.Errorf("completed run's warnings %q: push warning %v, want %v", r.Warnings, got, tt.warnedAtEnd)
+			}
+			if !tt.asked(asked) {
+				t.Errorf("GetCallerIdentity asked %d times", asked)
+			}
+			sensors, err := s.store.ListSensors(context.Background(), "it")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (len(sensors) > 0) != tt.sensors {
+				t.Errorf("the integration's sensors: %v, want some: %v", sensors, tt.sensors)
+			}
+			t.Logf("logged %s after the first event, GetCallerIdentity asked %d times, warnings %q", r.LoggedAt.Sub(d.first), asked, r.Warnings)
+		})
+	}
+}
+
+func once(n int) bool { return n == 1 }
+
+func isPushWarning(w string) bool { return strings.HasPrefix(w, "push not used yet: ") }
 
 // TestPushBusyAccount: in a busy account (60 events a minute, LookupEvents 5 minutes late), with
 // push on (30 s, 5% of pushes lost) the run shows logged within about a minute of the action's
@@ -131,7 +266,7 @@ func TestPushBusyAccount(t *testing.T) {
 				if !on && after < 5*time.Minute {
 					t.Errorf("push off: logged %s after the first event, before LookupEvents could show it", after)
 				}
-				if diff := cmp.Diff(d.ids, eventIDs(r.Events)); diff != "" {
+				if diff := gocmp.Diff(d.ids, eventIDs(r.Events)); diff != "" {
 					t.Errorf("push %v: %d of whose pushes were lost: matched events (-want +got):\n%s", on, lost, diff)
 				}
 				t.Logf("push %v: logged %s after the first event, completed %s after it, %d calls", on, after, r.CompletedAt.Sub(d.first), r.APICalls)

@@ -244,10 +244,8 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	now := e.clock.Now()
 	var fetchErr error
 	due := readDue(integ, r, now)
-	if e.push && r.Queries == 0 {
-		if err := e.learnAccount(ctx, src, integ, r.RunID); err != nil {
-			return in, classify(fmt.Errorf("fetch run %s: %w", r.RunID, err))
-		}
+	if e.push {
+		e.learnAccount(ctx, src, integ, r)
 	}
 	fetchErr = e.keepNeeds(ctx, r, integ, cor, read, now, due)
 	for _, region := range integ.QueryRegions(&r.Action) {
