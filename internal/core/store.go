@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"iter"
 	"time"
 )
 
@@ -40,9 +41,11 @@ type RunStore interface {
 	// keyed by EventID: an event already stored is left as it is, so a repeated step neither
 	// duplicates nor loses events. It returns how many were new.
 	AddRawEvents(ctx context.Context, partition string, evs []RawEvent) (added int, err error)
-	// RawEvents returns the partition's events whose EventTime is in [from, to], oldest first.
-	// Zero times leave that end open.
-	RawEvents(ctx context.Context, partition string, from, to time.Time) ([]RawEvent, error)
+	// RawEvents visits the partition's events whose EventTime is in [from, to], oldest first
+	// (then by EventID), one at a time: the store reads them page by page, so a caller that keeps
+	// only what it needs holds one page at a time, whatever the partition's size. Zero times
+	// leave that end open. A read error is the last thing yielded; a caller may stop early.
+	RawEvents(ctx context.Context, partition string, from, to time.Time) iter.Seq2[RawEvent, error]
 }
 
 // Store is everything the workflow and the API keep. Every part is required (none is found by
@@ -131,4 +134,17 @@ type SensorStore interface {
 func ActiveRunConflict(integrationID string, run *Run) error {
 	return Errorf(ECONFLICT, "integration %q has a run in progress (%s, %s): cancel it (DELETE /v1/runs/%s) or wait for it to end",
 		integrationID, run.RunID, run.Status, run.RunID)
+}
+
+// CollectRawEvents gathers what a RawEvents visit yields into a slice: for callers that need the
+// events all at once (tests, small partitions), never for a run's whole read range.
+func CollectRawEvents(seq iter.Seq2[RawEvent, error]) ([]RawEvent, error) {
+	var out []RawEvent
+	for ev, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
 }

@@ -428,14 +428,14 @@ func testRawEvents(t *testing.T, s core.Store) {
 		t.Errorf("AddRawEvents in another partition = %d new, want 1", n)
 	}
 
-	got, err := s.RawEvents(ctx, "run-1", time.Time{}, time.Time{})
+	got, err := core.CollectRawEvents(s.RawEvents(ctx, "run-1", time.Time{}, time.Time{}))
 	must(t, "RawEvents", err)
 	want := []core.RawEvent{Raw("e1", t0.Add(time.Second)), Raw("e2", t0.Add(2*time.Second)),
 		Raw("e3", t0.Add(3*time.Second)), Raw("e4", t0.Add(4*time.Second))}
 	if diff := cmp.Diff(want, got, rawOpts); diff != "" {
 		t.Errorf("RawEvents: each event once, first version, oldest first (-want +got):\n%s", diff)
 	}
-	got, err = s.RawEvents(ctx, "unknown-partition", time.Time{}, time.Time{})
+	got, err = core.CollectRawEvents(s.RawEvents(ctx, "unknown-partition", time.Time{}, time.Time{}))
 	must(t, "RawEvents of an unknown partition", err)
 	if len(got) != 0 {
 		t.Errorf("RawEvents of an unknown partition returned %d events", len(got))
@@ -492,7 +492,7 @@ func testRawEventRanges(t *testing.T, s core.Store) {
 		{"reversed span", t0.Add(time.Second), t0, nil, 0},
 		{"everything", time.Time{}, time.Time{}, []string{"g", "a", "b", "c", "d", "e", "f", "h"}, 1200},
 	} {
-		got, err := s.RawEvents(ctx, "run-r", tc.from, tc.to)
+		got, err := core.CollectRawEvents(s.RawEvents(ctx, "run-r", tc.from, tc.to))
 		must(t, "RawEvents "+tc.name, err)
 		if diff := cmp.Diff(tc.want, idsOf(got)); diff != "" {
 			t.Errorf("RawEvents %s (-want +got):\n%s", tc.name, diff)
@@ -504,13 +504,41 @@ func testRawEventRanges(t *testing.T, s core.Store) {
 			t.Errorf("RawEvents %s: not oldest first", tc.name)
 		}
 	}
+
+	// A visit is one event at a time: a caller that stops early stops the read, and one that
+	// stores while it reads (a correlate step recording sensors) neither blocks nor sees a
+	// half-written page.
+	var first []string
+	for ev, err := range s.RawEvents(ctx, "run-r", t0.Add(time.Minute), time.Time{}) {
+		must(t, "RawEvents visit", err)
+		first = append(first, ev.EventID)
+		if len(first) == 3 {
+			break
+		}
+	}
+	if diff := cmp.Diff([]string{"p0000", "p0001", "p0002"}, first); diff != "" {
+		t.Errorf("RawEvents stopped after 3 (-want +got):\n%s", diff)
+	}
+	visited := 0
+	for ev, err := range s.RawEvents(ctx, "run-r", t0.Add(time.Minute), t0.Add(2*time.Minute)) {
+		must(t, "RawEvents visit while writing", err)
+		if visited%300 == 0 {
+			late := Raw("late-"+ev.EventID, t0.Add(time.Hour))
+			_, err := s.AddRawEvents(ctx, "run-r", []core.RawEvent{late})
+			must(t, "AddRawEvents during a visit", err)
+		}
+		visited++
+	}
+	if visited != 1200 {
+		t.Errorf("a visit over 1,200 events with writes between them saw %d", visited)
+	}
 }
 
 func testRawEventErrors(t *testing.T, s core.Store) {
 	ctx := context.Background()
 	_, err := s.AddRawEvents(ctx, "run-1", []core.RawEvent{Raw("ok", t0), Raw("", t0)})
 	wantCode(t, "AddRawEvents with an empty EventID", err, core.EINVALID)
-	got, err := s.RawEvents(ctx, "run-1", time.Time{}, time.Time{})
+	got, err := core.CollectRawEvents(s.RawEvents(ctx, "run-1", time.Time{}, time.Time{}))
 	must(t, "RawEvents", err)
 	if len(got) != 0 {
 		t.Errorf("a refused AddRawEvents stored %d events", len(got))
@@ -556,7 +584,7 @@ func testRepeatedStep(t *testing.T, s core.Store) {
 	again.Progress.RawEvents = 3
 	must(t, "UpdateRun after the repeat", s.UpdateRun(ctx, again))
 
-	got, err := s.RawEvents(ctx, "run-crash", time.Time{}, time.Time{})
+	got, err := core.CollectRawEvents(s.RawEvents(ctx, "run-crash", time.Time{}, time.Time{}))
 	must(t, "RawEvents", err)
 	if diff := cmp.Diff(read, got, rawOpts); diff != "" {
 		t.Errorf("after the repeated step, nothing duplicated and nothing lost (-want +got):\n%s", diff)
