@@ -32,9 +32,8 @@ type Correlation struct {
 	Unkept Unkept
 	// Sensors are the accounts and regions of the management events examined, by UUID.
 	Sensors []Sensor
-	// Added is how many matched events this step found that earlier ones had not; Examined how
-	// many raw events it examined.
-	Added, Examined int
+	// Added is how many matched events this step found that earlier ones had not.
+	Added int
 }
 
 // Unkept is what incremental correlation remembers of events besides the kept lists: matched

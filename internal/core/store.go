@@ -78,8 +78,22 @@ type Ledger struct {
 	// Needs are the spans the stream's active runs read, so that whoever reads next covers them
 	// all in one query.
 	Needs []SpanNeed `json:"needs,omitempty"`
+	// Reads log the reads recorded, newest last, each with the version that recorded it: a run's
+	// correlate step examines only the events of reads recorded since it last looked (events are
+	// stored before their read is recorded). The log keeps the latest reads only; every read
+	// recorded at a version >= ReadsFrom is in it.
+	Reads     []ReadLog `json:"reads,omitempty"`
+	ReadsFrom int64     `json:"readsFrom,omitempty"`
 	// Version increases with every stored update; PutLedger uses it for optimistic concurrency.
 	Version int64 `json:"version"`
+}
+
+// ReadLog is one read in a ledger's log: the span of event time it queried (its events are
+// stored) and the ledger version that recorded it.
+type ReadLog struct {
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Version int64     `json:"version"`
 }
 
 // SpanNeed says that a run reads [From, To] of a stream until Until, when the need lapses unless

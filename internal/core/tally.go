@@ -25,7 +25,6 @@ type Tally struct {
 	total      int
 	sensors    map[string]*Sensor
 	added      int
-	examined   int
 	hasKeys    bool
 	read       Window
 }
@@ -76,7 +75,6 @@ func (t *Tally) Add(ev *RawEvent, pushed bool) {
 		}
 		t.forget(ev.EventID)
 	}
-	t.examined++
 	f := c.n.extract(ev)
 	account, region := f.account()
 	t.sight(account, region, c.n.EventTime(ev))
@@ -184,7 +182,7 @@ func (t *Tally) forget(id string) {
 // Result is the verdict over every event folded in so far, earlier steps' included.
 func (t *Tally) Result() Correlation {
 	c := t.c
-	res := Correlation{Matched: t.total, Added: t.added, Examined: t.examined}
+	res := Correlation{Matched: t.total, Added: t.added}
 	matched, suspicious := slices.Clone(t.matched), slices.Clone(t.suspicious)
 	sortEvents(matched)
 	sortEvents(suspicious)
@@ -230,4 +228,17 @@ func (t *Tally) Result() Correlation {
 	}
 	slices.SortFunc(res.Sensors, func(a, b Sensor) int { return strings.Compare(a.UUID, b.UUID) })
 	return res
+}
+
+// Accounts are the accounts of the events folded in so far (and of the sensors resumed from),
+// sorted.
+func (t *Tally) Accounts() []string {
+	var out []string
+	for _, s := range t.sensors {
+		if !slices.Contains(out, s.AccountID) {
+			out = append(out, s.AccountID)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -60,18 +60,21 @@ type Results struct {
 	Events     []core.Event `json:"events"`
 	Alerts     []core.Event `json:"alerts"`
 	Suspicious []core.Event `json:"suspicious"`
+	// Unkept grows with the matched events beyond the limit: it is kept here, compressed and
+	// chunked like the lists, not in the run's small summary.
+	Unkept core.Unkept `json:"unkept,omitzero"`
 }
 
 // Split returns a copy of r without its result lists, and the lists.
 func Split(r *core.Run) (*core.Run, Results) {
 	summary := *r
-	summary.Events, summary.Alerts, summary.Suspicious = nil, nil, nil
-	return &summary, Results{Events: r.Events, Alerts: r.Alerts, Suspicious: r.Suspicious}
+	summary.Events, summary.Alerts, summary.Suspicious, summary.Unkept = nil, nil, nil, core.Unkept{}
+	return &summary, Results{Events: r.Events, Alerts: r.Alerts, Suspicious: r.Suspicious, Unkept: r.Unkept}
 }
 
 // Join puts the result lists back into a run.
 func (res Results) Join(r *core.Run) {
-	r.Events, r.Alerts, r.Suspicious = res.Events, res.Alerts, res.Suspicious
+	r.Events, r.Alerts, r.Suspicious, r.Unkept = res.Events, res.Alerts, res.Suspicious, res.Unkept
 }
 
 // Packed is Results as stored: gzip'd JSON, and the SHA-256 of the JSON so that an update whose
