@@ -226,6 +226,10 @@ func testRuns(t *testing.T, s core.Store) {
 	got.Events = []core.Event{Event(1, 100)}
 	got.Progress.Cursors = []core.Cursor{{Region: "eu-west-1", SettledUntil: t0}}
 	got.Progress.LastStepKey = "fetch#1"
+	// What the correlate steps remember of events they do not keep is stored with the run, though
+	// no result shows it.
+	got.Unkept = core.Unkept{Beyond: []core.Beyond{{ID: "e9", Expected: 0}, {ID: "e10", Expected: -1, Pushed: true}}, Pushed: []string{"e1"}}
+	got.Progress.Correlated = core.Correlated{Streams: []core.StreamMark{{Stream: "it#us-east-1#", Version: 7}}, Matched: 3, Accounts: []string{"111122223333"}}
 	must(t, "UpdateRun", s.UpdateRun(ctx, got))
 	if got.Version != 2 {
 		t.Errorf("UpdateRun left Version %d, want 2", got.Version)
