@@ -71,6 +71,7 @@ type Correlator struct {
 	in       *Integration
 	a        *Action
 	n        *Normalizer
+	match    *extractor // the targets correlation decides on (matchTargets)
 	window   Window
 	margin   time.Duration
 	expected []ExpectedEvent
@@ -90,6 +91,7 @@ func NewCorrelator(in *Integration, a *Action) *Correlator {
 	for _, s := range a.ExpectedEvents {
 		c.expected = append(c.expected, ParseExpectedEvent(s))
 	}
+	c.match = newExtractor(in, c.matchTargets())
 	if len(in.EventSensorUUIDs) > 0 {
 		c.sensors = map[string]bool{}
 		for _, u := range in.EventSensorUUIDs {
@@ -97,6 +99,30 @@ func NewCorrelator(in *Integration, a *Action) *Correlator {
 		}
 	}
 	return c
+}
+
+// matchTargets are the field-map targets correlation extracts from every event it examines: the
+// sensor's (account and region, for sensors and their filter), those of the actor's key kinds, and
+// the event's name and source when the action names expected events.
+func (c *Correlator) matchTargets() []string {
+	ac := &c.a.Actor
+	out := []string{"account_id", "region"}
+	if ac.UserAgentToken != "" {
+		out = append(out, "user_agent")
+	}
+	if len(ac.Hosts) > 0 {
+		out = append(out, "hosts")
+	}
+	if len(ac.AccessKeyIDs) > 0 {
+		out = append(out, "access_key_id")
+	}
+	if len(ac.Principals) > 0 || len(ac.RoleSessionNames) > 0 {
+		out = append(out, "principal", "session_name")
+	}
+	if len(c.a.ExpectedEvents) > 0 {
+		out = append(out, "event_name", "event_source")
+	}
+	return out
 }
 
 // Window is the correlation window in (adjusted) event time.

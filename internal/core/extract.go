@@ -1,9 +1,9 @@
 package core
 
 import (
-	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -16,21 +16,58 @@ import (
 // only into those a path continues through (userIdentity, requestParameters, tlsDetails...).
 // A path's value is what gjson.Get would return for it: the first member of that name, an array
 // element for a numeric segment, the array itself for a path ending at one.
+//
+// Correlation extracts only the targets it needs to decide (matchTargets); normalizing an event it
+// keeps extracts every target.
 
 // pathNode is one segment of the compiled paths: the paths ending here and the segments after it.
 type pathNode struct {
-	ids  []int // the paths (indexes into Normalizer.slots) that end here
-	kids map[string]*pathNode
+	index int   // among the extractor's nodes
+	ids   []int // the paths (value slots) that end here
+	kids  map[string]*pathNode
 }
 
-func (nd *pathNode) add(path string, id int) {
+// extractor is a compiled set of field-map targets.
+type extractor struct {
+	paths            map[string][]int // each target's paths, as value slots
+	record, envelope pathNode
+	slots, nodes     int
+}
+
+// newExtractor compiles the paths of targets from the integration's field map (DefaultFieldMap
+// for targets it leaves out). A path whose first segment starts with a capital letter addresses
+// the LookupEvents envelope (EventName, Username, Resources.0.ResourceName), as every CloudTrail
+// record field starts in lower case.
+func newExtractor(in *Integration, targets []string) *extractor {
+	x := &extractor{paths: map[string][]int{}, nodes: 2}
+	x.record.index, x.envelope.index = 0, 1
+	for _, t := range targets {
+		src, ok := in.FieldMap[t]
+		if !ok {
+			src = DefaultFieldMap[t]
+		}
+		for _, p := range src {
+			root := &x.record
+			if p != "" && p[0] >= 'A' && p[0] <= 'Z' {
+				root = &x.envelope
+			}
+			x.add(root, p, x.slots)
+			x.paths[t] = append(x.paths[t], x.slots)
+			x.slots++
+		}
+	}
+	return x
+}
+
+func (x *extractor) add(nd *pathNode, path string, id int) {
 	for _, seg := range strings.Split(path, ".") {
 		if nd.kids == nil {
 			nd.kids = map[string]*pathNode{}
 		}
 		next := nd.kids[seg]
 		if next == nil {
-			next = &pathNode{}
+			next = &pathNode{index: x.nodes}
+			x.nodes++
 			nd.kids[seg] = next
 		}
 		nd = next
@@ -38,35 +75,54 @@ func (nd *pathNode) add(path string, id int) {
 	nd.ids = append(nd.ids, id)
 }
 
-// fields are the values of one raw event's field-map paths, extracted in one pass each over its
-// record and its envelope.
+// fields are the values of one raw event's paths, extracted in one pass each over its record and
+// its envelope. The values refer to the event's bytes (no copy): they are read while the event
+// is examined, and normalize copies what it keeps.
 type fields struct {
-	n    *Normalizer
-	ev   *RawEvent
-	vals []gjson.Result // by slot
+	x     *extractor
+	ev    *RawEvent
+	vals  []gjson.Result // by slot
+	taken []bool         // by node: the first member of a name wins
 }
 
-// extract walks the event's record and envelope once.
-func (n *Normalizer) extract(ev *RawEvent) *fields {
-	f := &fields{n: n, ev: ev, vals: make([]gjson.Result, n.slots)}
-	if len(n.record.kids) > 0 && len(ev.Record) > 0 {
-		f.walk(gjson.ParseBytes(ev.Record), &n.record)
+// extract walks the event's record and envelope once, into f (reused from event to event).
+func (x *extractor) extract(ev *RawEvent, f *fields) *fields {
+	if f == nil {
+		f = &fields{}
 	}
-	if len(n.envelope.kids) > 0 && len(ev.Envelope) > 0 {
-		f.walk(gjson.ParseBytes(ev.Envelope), &n.envelope)
+	f.x, f.ev = x, ev
+	f.vals = resize(f.vals, x.slots)
+	f.taken = resize(f.taken, x.nodes)
+	if len(x.record.kids) > 0 && len(ev.Record) > 0 {
+		f.walk(parse(ev.Record), &x.record)
+	}
+	if len(x.envelope.kids) > 0 && len(ev.Envelope) > 0 {
+		f.walk(parse(ev.Envelope), &x.envelope)
 	}
 	return f
 }
 
-// walk visits the members of an object or array whose names a path continues through. The first
-// member of a name wins, as in gjson.Get.
+// resize returns s with n zero elements, reusing its array.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// parse reads JSON bytes without copying them to a string: the bytes of a raw event never change
+// once read.
+func parse(b []byte) gjson.Result { return gjson.Parse(unsafe.String(unsafe.SliceData(b), len(b))) }
+
+// walk visits the members of an object or array whose names a path continues through.
 func (f *fields) walk(v gjson.Result, nd *pathNode) {
 	if !v.IsObject() && !v.IsArray() {
 		return
 	}
 	arr := v.IsArray()
-	i := 0
-	var taken []*pathNode
+	i, left := 0, len(nd.kids)
 	v.ForEach(func(k, child gjson.Result) bool {
 		name := k.Str
 		if arr {
@@ -74,23 +130,24 @@ func (f *fields) walk(v gjson.Result, nd *pathNode) {
 			i++
 		}
 		next := nd.kids[name]
-		if next == nil || slices.Contains(taken, next) {
+		if next == nil || f.taken[next.index] {
 			return true
 		}
-		taken = append(taken, next)
+		f.taken[next.index] = true
 		for _, id := range next.ids {
 			f.vals[id] = child
 		}
 		if len(next.kids) > 0 {
 			f.walk(child, next)
 		}
-		return true
+		left--
+		return left > 0 // every name a path goes through is found: the rest is of no use
 	})
 }
 
 // first returns the first non-empty value of a target's paths.
 func (f *fields) first(target string) string {
-	for _, id := range f.n.paths[target] {
+	for _, id := range f.x.paths[target] {
 		if r := f.vals[id]; r.Exists() && r.Type != gjson.Null {
 			if s := r.String(); s != "" {
 				return s
@@ -104,7 +161,7 @@ func (f *fields) first(target string) string {
 // elements each).
 func (f *fields) all(target string) []string {
 	var out []string
-	for _, id := range f.n.paths[target] {
+	for _, id := range f.x.paths[target] {
 		r := f.vals[id]
 		if !r.Exists() || r.Type == gjson.Null {
 			continue

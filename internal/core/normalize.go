@@ -1,6 +1,7 @@
 package core
 
 import (
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,36 +24,14 @@ func SensorUUID(accountID, region string) string {
 // Normalizer applies an integration's field map to raw events. It is built once per run and is
 // safe for concurrent use.
 type Normalizer struct {
-	// paths are each target's paths, as slots of the values one extraction yields (extract.go).
-	paths map[string][]int
-	// record and envelope are the paths' segments: a field-map path whose first segment starts
-	// with a capital letter addresses the LookupEvents envelope (EventName, Username,
-	// Resources.0.ResourceName), as every CloudTrail record field starts in lower case.
-	record, envelope pathNode
-	slots            int
-	adjust           time.Duration
-	discover         bool
+	x        *extractor // every target
+	adjust   time.Duration
+	discover bool
 }
 
 // NewNormalizer compiles the integration's field map (DefaultFieldMap for targets it leaves out).
 func NewNormalizer(in *Integration) *Normalizer {
-	n := &Normalizer{paths: map[string][]int{}, adjust: in.EventTimeAdjustmentD(), discover: in.DiscoverNetworkDevices}
-	for _, t := range FieldMapTargets {
-		src, ok := in.FieldMap[t]
-		if !ok {
-			src = DefaultFieldMap[t]
-		}
-		for _, p := range src {
-			root := &n.record
-			if p != "" && p[0] >= 'A' && p[0] <= 'Z' {
-				root = &n.envelope
-			}
-			root.add(p, n.slots)
-			n.paths[t] = append(n.paths[t], n.slots)
-			n.slots++
-		}
-	}
-	return n
+	return &Normalizer{x: newExtractor(in, FieldMapTargets), adjust: in.EventTimeAdjustmentD(), discover: in.DiscoverNetworkDevices}
 }
 
 func contains(list []string, s string) bool {
@@ -69,26 +48,30 @@ func (n *Normalizer) EventTime(ev *RawEvent) time.Time { return ev.EventTime.Add
 
 // Normalize builds the normalized event: every field from the field map, the raw record, and with
 // discoverNetworkDevices the sensor (vendor, product, sensor_uuid).
-func (n *Normalizer) Normalize(ev *RawEvent) Event { return n.extract(ev).normalize() }
-
-func (f *fields) normalize() Event {
-	n, ev := f.n, f.ev
+func (n *Normalizer) Normalize(ev *RawEvent) Event {
+	f := n.x.extract(ev, nil)
+	// Copies: the extracted values refer to the event's bytes.
+	first := func(target string) string { return strings.Clone(f.first(target)) }
+	hosts := f.all("hosts")
+	for i := range hosts {
+		hosts[i] = strings.Clone(hosts[i])
+	}
 	e := Event{
-		EventID:     f.first("event_id"),
+		EventID:     first("event_id"),
 		EventTime:   n.EventTime(ev),
-		Computer:    f.first("computer"),
-		Hosts:       f.all("hosts"),
-		SrcIP:       f.first("src_ip"),
-		DestIP:      f.first("dest_ip"),
-		User:        f.first("user"),
-		Description: f.first("description"),
-		EventName:   f.first("event_name"),
-		EventSource: f.first("event_source"),
-		Region:      f.first("region"),
-		AccountID:   f.first("account_id"),
-		UserAgent:   f.first("user_agent"),
-		ErrorCode:   f.first("error_code"),
-		AccessKeyID: f.first("access_key_id"),
+		Computer:    first("computer"),
+		Hosts:       hosts,
+		SrcIP:       first("src_ip"),
+		DestIP:      first("dest_ip"),
+		User:        first("user"),
+		Description: first("description"),
+		EventName:   first("event_name"),
+		EventSource: first("event_source"),
+		Region:      first("region"),
+		AccountID:   first("account_id"),
+		UserAgent:   first("user_agent"),
+		ErrorCode:   first("error_code"),
+		AccessKeyID: first("access_key_id"),
 		Raw:         ev.Record,
 	}
 	if e.EventID == "" {

@@ -23,17 +23,18 @@ type Tally struct {
 	where      map[string]byte // EventID -> kept list: 'm' matched, 's' suspicious, 'b' beyond the limit
 	counts     []int
 	total      int
-	sensors    map[string]*Sensor
+	sensors    map[sensorKey]*Sensor
 	added      int
 	hasKeys    bool
 	read       Window
+	scratch    *fields // reused from event to event
 }
 
 // Resume starts a tally from a step's earlier result (a zero Correlation: from nothing).
 func (c *Correlator) Resume(prev Correlation) *Tally {
 	t := &Tally{c: c, matched: slices.Clone(prev.Events), suspicious: slices.Clone(prev.Suspicious),
 		beyond: slices.Clone(prev.Unkept.Beyond), pushed: map[string]bool{}, where: map[string]byte{},
-		counts: make([]int, len(c.expected)), total: prev.Matched, sensors: map[string]*Sensor{},
+		counts: make([]int, len(c.expected)), total: prev.Matched, sensors: map[sensorKey]*Sensor{},
 		hasKeys: c.a.Actor.HasKeys(), read: c.ReadRange()}
 	for i := range prev.Expected {
 		if i < len(t.counts) {
@@ -56,7 +57,7 @@ func (c *Correlator) Resume(prev Correlation) *Tally {
 		t.pushed[id] = true
 	}
 	for _, s := range prev.Sensors {
-		t.sensors[s.UUID] = &s
+		t.sensors[sensorKey{s.AccountID, s.Region}] = &s
 	}
 	return t
 }
@@ -75,7 +76,8 @@ func (t *Tally) Add(ev *RawEvent, pushed bool) {
 		}
 		t.forget(ev.EventID)
 	}
-	f := c.n.extract(ev)
+	f := c.match.extract(ev, t.scratch)
+	t.scratch = f
 	account, region := f.account()
 	t.sight(account, region, c.n.EventTime(ev))
 	if c.sensors != nil && !c.sensors[SensorUUID(account, region)] {
@@ -95,12 +97,12 @@ func (t *Tally) Add(ev *RawEvent, pushed bool) {
 	var e Event
 	switch {
 	case len(on) > 0 && inWindow:
-		e = f.normalize()
+		e = c.n.Normalize(ev)
 		e.MatchedOn = on
 		t.match(e, expected(), pushed)
 	case len(on) > 0:
 		if c.in.SaveSuspiciousEvents {
-			e = f.normalize()
+			e = c.n.Normalize(ev)
 			e.MatchedOn = on
 			e.Reason = "matches the actor outside the window (clock drift? check eventTimeAdjustment)"
 			t.suspect(e, pushed)
@@ -111,30 +113,33 @@ func (t *Tally) Add(ev *RawEvent, pushed bool) {
 			return
 		}
 		if !t.hasKeys {
-			e = f.normalize()
+			e = c.n.Normalize(ev)
 			e.MatchedOn = []string{MatchExpectedEvent}
 			t.match(e, k, pushed)
 		} else if c.in.SaveSuspiciousEvents {
-			e = f.normalize()
+			e = c.n.Normalize(ev)
 			e.Reason = "expected event in the window without any actor key"
 			t.suspect(e, pushed)
 		}
 	}
 }
 
+// sensorKey is a sensor's account and region.
+type sensorKey struct{ account, region string }
+
 // sight notes the sensor (account and region) of an event of a known account.
 func (t *Tally) sight(account, region string, at time.Time) {
 	if account == "" {
 		return
 	}
-	id := SensorUUID(account, region)
-	if s, ok := t.sensors[id]; ok {
-		merged := MergeSensor(*s, NewSensor(account, region, at))
-		t.sensors[id] = &merged
+	if s, ok := t.sensors[sensorKey{account, region}]; ok {
+		*s = MergeSensor(*s, Sensor{FirstSeen: at, LastSeen: at})
 		return
 	}
+	// Copies: the extracted values refer to the event's bytes.
+	account, region = strings.Clone(account), strings.Clone(region)
 	s := NewSensor(account, region, at)
-	t.sensors[id] = &s
+	t.sensors[sensorKey{account, region}] = &s
 }
 
 func (t *Tally) match(e Event, expected int, pushed bool) {

@@ -96,10 +96,10 @@ func TestExtractOnePass(t *testing.T) {
 	}
 	in := testIntegration()
 	in.FieldMap = custom
-	n := NewNormalizer(in)
+	x := NewNormalizer(in).x
 	for i := range raws {
 		ev := &raws[i]
-		f := n.extract(ev)
+		f := x.extract(ev, nil)
 		for _, target := range FieldMapTargets {
 			src, ok := custom[target]
 			if !ok {
@@ -111,7 +111,7 @@ func TestExtractOnePass(t *testing.T) {
 					doc = ev.Envelope
 				}
 				want := gjson.GetBytes(doc, gjsonPath(p))
-				got := f.vals[n.paths[target][j]]
+				got := f.vals[x.paths[target][j]]
 				if want.Raw != got.Raw || want.Exists() != got.Exists() {
 					t.Errorf("%s: path %q: one pass found %q, gjson.Get %q", ev.EventID, p, got.Raw, want.Raw)
 				}
