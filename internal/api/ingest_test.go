@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/trailproof/trailproof/internal/api"
+	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/push"
 )
 

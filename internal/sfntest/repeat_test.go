@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
 
