@@ -228,6 +228,16 @@ func (c *Correlator) Correlate(raws []RawEvent) Correlation {
 	return t.Result()
 }
 
+// SortRawEvents orders raw events oldest first, then by EventID (the stores' order).
+func SortRawEvents(evs []RawEvent) {
+	slices.SortStableFunc(evs, func(a, b RawEvent) int {
+		if c := a.EventTime.Compare(b.EventTime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.EventID, b.EventID)
+	})
+}
+
 func sortEvents(evs []Event) {
 	slices.SortStableFunc(evs, func(a, b Event) int {
 		if c := a.EventTime.Compare(b.EventTime); c != 0 {

@@ -1,7 +1,6 @@
 package workflow
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -165,12 +164,7 @@ func (e *Engine) insights(ctx context.Context, r *core.Run, integ *core.Integrat
 			}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b core.RawEvent) int {
-		if c := a.EventTime.Compare(b.EventTime); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.EventID, b.EventID)
-	})
+	core.SortRawEvents(out)
 	return out, nil
 }
 

@@ -2,7 +2,6 @@ package workflow_test
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -66,12 +65,7 @@ func fullCorrelation(t testing.TB, st core.Store, integ *core.Integration, r *co
 			}
 		}
 	}
-	slices.SortStableFunc(all, func(a, b core.RawEvent) int {
-		if c := a.EventTime.Compare(b.EventTime); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.EventID, b.EventID)
-	})
+	core.SortRawEvents(all)
 	return cor.Correlate(all)
 }
 
