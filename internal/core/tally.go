@@ -34,7 +34,9 @@ type Tally struct {
 func (c *Correlator) Resume(prev Correlation) *Tally {
 	t := &Tally{c: c, matched: slices.Clone(prev.Events), suspicious: slices.Clone(prev.Suspicious),
 		beyond: slices.Clone(prev.Unkept.Beyond), pushed: map[string]bool{}, where: map[string]byte{},
-		counts: make([]int, len(c.expected)), total: prev.Matched, sensors: map[sensorKey]*Sensor{},
+		counts: make([]int, len(c.expected)), sensors: map[sensorKey]*Sensor{},
+		// A run correlated by an older version kept its events but no count of them.
+		total:   max(prev.Matched, len(prev.Events)+len(prev.Unkept.Beyond)),
 		hasKeys: c.a.Actor.HasKeys(), read: c.ReadRange()}
 	for i := range prev.Expected {
 		if i < len(t.counts) {
