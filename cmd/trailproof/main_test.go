@@ -382,7 +382,7 @@ func TestProgressLiveLine(t *testing.T) {
 	v.failure("lookupEvents retry: code=ThrottlingException")
 	v.close()
 	got := b.String()
-	for _, want := range []string{"\r\033[Kquery 3 done; window 2026-11-30T11:55:00Z .. 2026-11-30T12:05:00Z; 40 events read, 2 matched, 7 LookupEvents calls, 1 throttled; next query in 30s",
+	for _, want := range []string{"\r\033[Kquery 3 done; window 2026-11-30T11:55:00Z .. 2026-11-30T12:05:00Z; 40 events examined, 2 matched, 7 LookupEvents calls, 1 throttled; next query in 30s",
 		"12:00:00  lookupEvents retry: code=ThrottlingException\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%q", want, got)

@@ -57,7 +57,7 @@ func (p *progressView) update(r *core.Run, next time.Duration) {
 	if r.Queries == 0 {
 		p.state = "waiting for the first query (delayTime); window " + window
 	} else {
-		p.state = fmt.Sprintf("query %d done; window %s; %d events read, %d matched, %d LookupEvents calls, %d throttled",
+		p.state = fmt.Sprintf("query %d done; window %s; %d events examined, %d matched, %d LookupEvents calls, %d throttled",
 			r.Queries, window, r.Progress.RawEvents, len(r.Events), r.APICalls, r.Throttled)
 	}
 	p.next = p.now().Add(next)

@@ -7,6 +7,7 @@
 #     one-read lower bound, with and without expected events, under fixed 5-minute delays and under
 #     5m,12m@0.1 (a tenth of the records 12 minutes late): one JSON line per scheme, then a table.
 #  3. push on (30 s, 5% lost) vs off in a busy account: time to loggedAt and completion, recall, calls.
+#  4. correlation work per run at two sizes next to a full correlation per step; peak heap of a run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ ! -d ../shared/data/cloudtrail ]; then
@@ -33,3 +34,10 @@ echo "$out" | grep '^{"benchmark"\|^|' || { echo "bench: no polling result" >&2;
 out=$(go test -run '^$' -bench 'BenchmarkPush$' -benchtime 1x ./internal/workflow/ )
 echo "$out" | grep -v '^{"benchmark"\|^|' >&2 || true
 echo "$out" | grep '^{"benchmark"\|^|' || { echo "bench: no push result" >&2; exit 1; }
+
+# Correlation work: one run at 100 and 1,000 noise events a minute (queryTime 30), its correlate
+# steps (each examines what is new) next to a full correlation after each step from the same run:
+# CPU time and raw events read from the store; then the run's peak heap above the loaded records.
+out=$(go test -run '^$' -bench 'BenchmarkCorrelateWork$|BenchmarkCorrelatePeakHeap$' -benchtime 1x ./internal/workflow/ )
+echo "$out" | grep -v '^{"benchmark"\|^|\|^growth' >&2 || true
+echo "$out" | grep '^{"benchmark"\|^|\|^growth' || { echo "bench: no correlation-work result" >&2; exit 1; }

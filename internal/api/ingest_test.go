@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/trailproof/trailproof/internal/api"
+	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/push"
 )
 
@@ -34,7 +35,7 @@ func TestIngest(t *testing.T) {
 		t.Errorf("bad envelope: %+v, want field [1].account", bad)
 	}
 	from, to := time.Date(2024, 7, 30, 0, 0, 0, 0, time.UTC), time.Date(2024, 7, 31, 0, 0, 0, 0, time.UTC)
-	evs, err := e.store.RawEvents(context.Background(), push.Partition("123456789012", "us-east-1", ""), from, to)
+	evs, err := core.CollectRawEvents(e.store.RawEvents(context.Background(), push.Partition("123456789012", "us-east-1", ""), from, to))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -17,15 +16,41 @@ const (
 	MatchExpectedEvent   = "expectedEvent" // the weaker fallback when the action carries no actor key
 )
 
-// Correlation is the verdict over the events read so far.
+// Correlation is the verdict over the events read so far, and what a later step needs to go on
+// from it (Tally).
 type Correlation struct {
-	Events     []Event
+	Events     []Event // the earliest Limit matched events
 	Suspicious []Event
-	Expected   []ExpectedCount
+	Expected   []ExpectedCount // counted over every matched event, kept or beyond the limit
 	Logged     bool
 	Truncated  bool // limit reached
 	WeakMatch  bool
 	Warnings   []string
+	// Matched counts every matched event, kept or beyond the limit.
+	Matched int
+	// Unkept are what the step after needs to know of the events it does not keep.
+	Unkept Unkept
+	// Sensors are the accounts and regions of the management events examined, by UUID.
+	Sensors []Sensor
+	// Added is how many matched events this step found that earlier ones had not.
+	Added int
+}
+
+// Unkept is what incremental correlation remembers of events besides the kept lists: matched
+// events beyond the limit (counted once, however often they are read again), and the kept events
+// whose copy came from a push (the copy LookupEvents returns replaces it, as it would have
+// in a correlation of everything at once).
+type Unkept struct {
+	Beyond []Beyond `json:"beyond,omitempty"`
+	Pushed []string `json:"pushed,omitempty"`
+}
+
+// Beyond is a matched event beyond the limit: its ID, which expected event it counts for (-1:
+// none), and whether it came from a push.
+type Beyond struct {
+	ID       string `json:"id"`
+	Expected int    `json:"expected"`
+	Pushed   bool   `json:"pushed,omitempty"`
 }
 
 // AllExpectedMatched reports whether the action named expected events and each has matched.
@@ -46,6 +71,7 @@ type Correlator struct {
 	in       *Integration
 	a        *Action
 	n        *Normalizer
+	match    *extractor // the targets correlation decides on (matchTargets)
 	window   Window
 	margin   time.Duration
 	expected []ExpectedEvent
@@ -65,6 +91,7 @@ func NewCorrelator(in *Integration, a *Action) *Correlator {
 	for _, s := range a.ExpectedEvents {
 		c.expected = append(c.expected, ParseExpectedEvent(s))
 	}
+	c.match = newExtractor(in, c.matchTargets())
 	if len(in.EventSensorUUIDs) > 0 {
 		c.sensors = map[string]bool{}
 		for _, u := range in.EventSensorUUIDs {
@@ -72,6 +99,30 @@ func NewCorrelator(in *Integration, a *Action) *Correlator {
 		}
 	}
 	return c
+}
+
+// matchTargets are the field-map targets correlation extracts from every event it examines: the
+// sensor's (account and region, for sensors and their filter), those of the actor's key kinds, and
+// the event's name and source when the action names expected events.
+func (c *Correlator) matchTargets() []string {
+	ac := &c.a.Actor
+	out := []string{"account_id", "region"}
+	if ac.UserAgentToken != "" {
+		out = append(out, "user_agent")
+	}
+	if len(ac.Hosts) > 0 {
+		out = append(out, "hosts")
+	}
+	if len(ac.AccessKeyIDs) > 0 {
+		out = append(out, "access_key_id")
+	}
+	if len(ac.Principals) > 0 || len(ac.RoleSessionNames) > 0 {
+		out = append(out, "principal", "session_name")
+	}
+	if len(c.a.ExpectedEvents) > 0 {
+		out = append(out, "event_name", "event_source")
+	}
+	return out
 }
 
 // Window is the correlation window in (adjusted) event time.
@@ -99,28 +150,27 @@ func (c *Correlator) LookupAttribute() *LookupAttribute {
 	return nil
 }
 
-// matchActor returns which actor keys the event matches. Fields are extracted only for the key
-// kinds the actor carries, which keeps correlation cheap over large corpora.
-func (c *Correlator) matchActor(ev *RawEvent) []string {
+// matchActor returns which actor keys the event matches.
+func (c *Correlator) matchActor(f *fields) []string {
 	ac := &c.a.Actor
 	var on []string
-	if ac.UserAgentToken != "" && strings.Contains(c.n.first(ev, "user_agent"), ac.UserAgentToken) {
+	if ac.UserAgentToken != "" && strings.Contains(f.first("user_agent"), ac.UserAgentToken) {
 		on = append(on, MatchUserAgent)
 	}
-	if len(ac.Hosts) > 0 && anyEqualFold(c.n.all(ev, "hosts"), ac.Hosts) {
+	if len(ac.Hosts) > 0 && anyEqualFold(f.all("hosts"), ac.Hosts) {
 		on = append(on, MatchHost)
 	}
-	if len(ac.AccessKeyIDs) > 0 && slices.Contains(ac.AccessKeyIDs, c.n.first(ev, "access_key_id")) {
+	if len(ac.AccessKeyIDs) > 0 && slices.Contains(ac.AccessKeyIDs, f.first("access_key_id")) {
 		on = append(on, MatchAccessKey)
 	}
 	var principals []string
 	if len(ac.Principals) > 0 || len(ac.RoleSessionNames) > 0 {
-		principals = c.n.all(ev, "principal")
+		principals = f.all("principal")
 	}
 	if len(ac.Principals) > 0 && anyEqualFold(principals, ac.Principals) {
 		on = append(on, MatchPrincipal)
 	}
-	if len(ac.RoleSessionNames) > 0 && anyEqualFold(sessionNames(principals, c.n.all(ev, "session_name")), ac.RoleSessionNames) {
+	if len(ac.RoleSessionNames) > 0 && anyEqualFold(sessionNames(principals, f.all("session_name")), ac.RoleSessionNames) {
 		on = append(on, MatchRoleSessionName)
 	}
 	return on
@@ -156,12 +206,9 @@ func anyEqualFold(have, want []string) bool {
 	return false
 }
 
-// expectedIndex returns the index of the first expected event the raw event is, or -1.
-func (c *Correlator) expectedIndex(ev *RawEvent) int {
-	if len(c.expected) == 0 {
-		return -1
-	}
-	name, source := c.n.first(ev, "event_name"), c.n.first(ev, "event_source")
+// expectedIndex returns the index of the first expected event an event of that source and name
+// is, or -1.
+func (c *Correlator) expectedIndex(source, name string) int {
 	for i, e := range c.expected {
 		if e.Matches(source, name) {
 			return i
@@ -170,83 +217,25 @@ func (c *Correlator) expectedIndex(ev *RawEvent) int {
 	return -1
 }
 
-// Correlate computes the verdict over every raw event read for the run. It is deterministic in
-// its input, so a step repeated after a crash computes the same result.
+// Correlate computes the verdict over every raw event read for the run at once: Tally from
+// nothing. It is deterministic in its input, so a step repeated after a crash computes the same
+// result.
 func (c *Correlator) Correlate(raws []RawEvent) Correlation {
-	var res Correlation
-	counts := make([]int, len(c.expected))
-	hasKeys := c.a.Actor.HasKeys()
-	var matched, suspicious []Event
-	seen := make(map[string]bool, len(raws))
-	read := c.ReadRange()
+	t := c.Resume(Correlation{})
 	for i := range raws {
-		ev := &raws[i]
-		if seen[ev.EventID] || ev.Category == CategoryInsight {
-			continue
-		}
-		seen[ev.EventID] = true
-		if ev.EventTime.Before(read.From) || ev.EventTime.After(read.To) {
-			continue
-		}
-		if c.sensors != nil && !c.sensors[c.n.Sensor(ev)] {
-			continue
-		}
-		inWindow := c.window.Contains(c.n.EventTime(ev))
-		var on []string
-		if hasKeys {
-			on = c.matchActor(ev)
-		}
-		switch {
-		case len(on) > 0 && inWindow:
-			e := c.n.Normalize(ev)
-			e.MatchedOn = on
-			matched = append(matched, e)
-			if k := c.expectedIndex(ev); k >= 0 {
-				counts[k]++
-			}
-		case len(on) > 0:
-			if c.in.SaveSuspiciousEvents {
-				e := c.n.Normalize(ev)
-				e.MatchedOn = on
-				e.Reason = "matches the actor outside the window (clock drift? check eventTimeAdjustment)"
-				suspicious = append(suspicious, e)
-			}
-		case inWindow:
-			k := c.expectedIndex(ev)
-			if k < 0 {
-				continue
-			}
-			if !hasKeys {
-				e := c.n.Normalize(ev)
-				e.MatchedOn = []string{MatchExpectedEvent}
-				matched = append(matched, e)
-				counts[k]++
-			} else if c.in.SaveSuspiciousEvents {
-				e := c.n.Normalize(ev)
-				e.Reason = "expected event in the window without any actor key"
-				suspicious = append(suspicious, e)
-			}
-		}
+		t.Add(&raws[i], false)
 	}
-	sortEvents(matched)
-	sortEvents(suspicious)
-	if !hasKeys && len(matched) > 0 {
-		res.WeakMatch = true
-		res.Warnings = append(res.Warnings, "the action carries no actor key: events matched on expected event names only (weaker match)")
-	}
-	if len(matched) > c.in.Limit {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("limit %d reached: %d matched events, the earliest %d kept", c.in.Limit, len(matched), c.in.Limit))
-		matched, res.Truncated = matched[:c.in.Limit], true
-	}
-	if len(suspicious) > c.in.Limit {
-		suspicious = suspicious[:c.in.Limit]
-	}
-	res.Events, res.Suspicious = matched, suspicious
-	res.Logged = len(matched) > 0
-	for i, s := range c.a.ExpectedEvents {
-		res.Expected = append(res.Expected, ExpectedCount{Event: s, Count: counts[i]})
-	}
-	return res
+	return t.Result()
+}
+
+// SortRawEvents orders raw events oldest first, then by EventID (the stores' order).
+func SortRawEvents(evs []RawEvent) {
+	slices.SortStableFunc(evs, func(a, b RawEvent) int {
+		if c := a.EventTime.Compare(b.EventTime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.EventID, b.EventID)
+	})
 }
 
 func sortEvents(evs []Event) {

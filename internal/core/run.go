@@ -64,6 +64,9 @@ type Run struct {
 	// Sensors are the accounts and regions whose events the run read (discoverNetworkDevices).
 	Sensors []Sensor `json:"sensors,omitempty"`
 	Error   string   `json:"error,omitempty"`
+	// Unkept is what the correlate steps remember of matched events they do not keep (beyond the
+	// limit, or kept from a push). Not part of the result: stores keep it with the result lists.
+	Unkept Unkept `json:"-"`
 
 	// Progress is the workflow's bookkeeping: what has been read and settled.
 	Progress Progress `json:"progress"`
@@ -76,7 +79,11 @@ type Run struct {
 type Progress struct {
 	Cursors     []Cursor  `json:"cursors,omitempty"`
 	NextQueryAt time.Time `json:"nextQueryAt,omitzero"`
-	RawEvents   int       `json:"rawEvents"` // raw events in the run's read range, whoever read them (counted by correlate and alerts)
+	// RawEvents counts the raw events the run's correlate steps examined: each step examines the
+	// events of the reads recorded since the one before (whoever made them) and the latest
+	// pushes, so an event read again by a later query is counted again. It measures the
+	// correlation's work, not the number of distinct events in the read range.
+	RawEvents   int       `json:"rawEvents"`
 	LastQueryAt time.Time `json:"lastQueryAt,omitzero"`
 	// LastStepKey names the last step applied ("fetch#3"), so a step that Step Functions repeats
 	// after a timeout is recognised and not applied twice.
@@ -110,6 +117,27 @@ type Progress struct {
 	// run's own: the integration's sensors are the accounts and regions its events showed, and
 	// only with discoverNetworkDevices.
 	Account string `json:"account,omitempty"`
+	// Correlated is how far the correlate steps have got (workflow's correlate.go).
+	Correlated Correlated `json:"correlated,omitzero"`
+}
+
+// Correlated is how far a run's correlate steps have got, so that each examines only what is new.
+type Correlated struct {
+	// Streams are, per stream read, the ledger version the last correlate step read: the reads
+	// the ledger logged after it are new.
+	Streams []StreamMark `json:"streams,omitempty"`
+	// PushedAt is when the last correlate step read the push partitions.
+	PushedAt time.Time `json:"pushedAt,omitzero"`
+	// Matched counts the matched events, kept or beyond the limit.
+	Matched int `json:"matched,omitempty"`
+	// Accounts are those of the events examined (the push partitions to read).
+	Accounts []string `json:"accounts,omitempty"`
+}
+
+// StreamMark is the ledger version of a stream a correlate step read.
+type StreamMark struct {
+	Stream  string `json:"stream"`
+	Version int64  `json:"version"`
 }
 
 // Cursor is the read state of one region (and category) of a run.

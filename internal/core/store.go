@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"iter"
 	"time"
 )
 
@@ -40,9 +41,11 @@ type RunStore interface {
 	// keyed by EventID: an event already stored is left as it is, so a repeated step neither
 	// duplicates nor loses events. It returns how many were new.
 	AddRawEvents(ctx context.Context, partition string, evs []RawEvent) (added int, err error)
-	// RawEvents returns the partition's events whose EventTime is in [from, to], oldest first.
-	// Zero times leave that end open.
-	RawEvents(ctx context.Context, partition string, from, to time.Time) ([]RawEvent, error)
+	// RawEvents visits the partition's events whose EventTime is in [from, to], oldest first
+	// (then by EventID), one at a time: the store reads them page by page, so a caller that keeps
+	// only what it needs holds one page at a time, whatever the partition's size. Zero times
+	// leave that end open. A read error is the last thing yielded; a caller may stop early.
+	RawEvents(ctx context.Context, partition string, from, to time.Time) iter.Seq2[RawEvent, error]
 }
 
 // Store is everything the workflow and the API keep. Every part is required (none is found by
@@ -75,8 +78,22 @@ type Ledger struct {
 	// Needs are the spans the stream's active runs read, so that whoever reads next covers them
 	// all in one query.
 	Needs []SpanNeed `json:"needs,omitempty"`
+	// Reads log the reads recorded, newest last, each with the version that recorded it: a run's
+	// correlate step examines only the events of reads recorded since it last looked (events are
+	// stored before their read is recorded). The log keeps the latest reads only; every read
+	// recorded at a version >= ReadsFrom is in it.
+	Reads     []ReadLog `json:"reads,omitempty"`
+	ReadsFrom int64     `json:"readsFrom,omitempty"`
 	// Version increases with every stored update; PutLedger uses it for optimistic concurrency.
 	Version int64 `json:"version"`
+}
+
+// ReadLog is one read in a ledger's log: the span of event time it queried (its events are
+// stored) and the ledger version that recorded it.
+type ReadLog struct {
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Version int64     `json:"version"`
 }
 
 // SpanNeed says that a run reads [From, To] of a stream until Until, when the need lapses unless
@@ -131,4 +148,17 @@ type SensorStore interface {
 func ActiveRunConflict(integrationID string, run *Run) error {
 	return Errorf(ECONFLICT, "integration %q has a run in progress (%s, %s): cancel it (DELETE /v1/runs/%s) or wait for it to end",
 		integrationID, run.RunID, run.Status, run.RunID)
+}
+
+// CollectRawEvents gathers what a RawEvents visit yields into a slice: for callers that need the
+// events all at once (tests, small partitions), never for a run's whole read range.
+func CollectRawEvents(seq iter.Seq2[RawEvent, error]) ([]RawEvent, error) {
+	var out []RawEvent
+	for ev, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
 }

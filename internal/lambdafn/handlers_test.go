@@ -85,7 +85,7 @@ func TestFetchRepeated(t *testing.T) {
 	stored := func(r *core.Run) int {
 		n := 0
 		for _, part := range workflow.Partitions(f.Integration, r) {
-			raws, err := f.Store.RawEvents(t.Context(), part, r.Window.From.Add(-3600e9), r.Window.To.Add(3600e9))
+			raws, err := core.CollectRawEvents(f.Store.RawEvents(t.Context(), part, r.Window.From.Add(-3600e9), r.Window.To.Add(3600e9)))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -123,11 +124,18 @@ type Store struct {
 }
 
 // RawEvents delivers what is due, then reads.
-func (s *Store) RawEvents(ctx context.Context, partition string, from, to time.Time) ([]core.RawEvent, error) {
-	if err := s.Feed.Deliver(ctx, s.Store, s.Now()); err != nil {
-		return nil, err
+func (s *Store) RawEvents(ctx context.Context, partition string, from, to time.Time) iter.Seq2[core.RawEvent, error] {
+	return func(yield func(core.RawEvent, error) bool) {
+		if err := s.Feed.Deliver(ctx, s.Store, s.Now()); err != nil {
+			yield(core.RawEvent{}, err)
+			return
+		}
+		for ev, err := range s.Store.RawEvents(ctx, partition, from, to) {
+			if !yield(ev, err) {
+				return
+			}
+		}
 	}
-	return s.Store.RawEvents(ctx, partition, from, to)
 }
 
 // AccountOf is the account a record belongs to (recipientAccountId, else the caller's account):

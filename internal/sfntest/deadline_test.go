@@ -97,7 +97,7 @@ func TestFetchFitsItsLambda(t *testing.T) {
 		t.Fatalf("run %s (%s), want completed", r.Status, r.Error)
 	}
 	partition := workflow.SharedPartition(workflow.StreamKey(f.Integration.ID, "us-west-2", core.CategoryManagement, nil))
-	raws, err := f.Store.RawEvents(t.Context(), partition, start.Add(-time.Hour), start.Add(time.Hour))
+	raws, err := core.CollectRawEvents(f.Store.RawEvents(t.Context(), partition, start.Add(-time.Hour), start.Add(time.Hour)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/workflow"
 )
 
@@ -129,7 +130,7 @@ func (f *Fixture) snapshot(t *testing.T) (map[string]any, int) {
 	m["version"] = r.Version // kept out of the JSON by some stores' encoding: compare it anyway
 	n := 0
 	for _, p := range workflow.Partitions(f.Integration, r) {
-		raws, err := f.Store.RawEvents(t.Context(), p, r.Window.From.Add(-24*time.Hour), r.Window.To.Add(24*time.Hour))
+		raws, err := core.CollectRawEvents(f.Store.RawEvents(t.Context(), p, r.Window.From.Add(-24*time.Hour), r.Window.To.Add(24*time.Hour)))
 		if err != nil {
 			t.Fatal(err)
 		}

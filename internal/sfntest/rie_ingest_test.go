@@ -59,7 +59,7 @@ func ingestBootstrap(t *testing.T, rie, root string, env []string, fig *figures)
 		if err != nil {
 			t.Fatalf("message %s: %v", m.MessageId, err)
 		}
-		stored, err := st.RawEvents(t.Context(), ev.Partition, ev.Raw.EventTime, ev.Raw.EventTime)
+		stored, err := core.CollectRawEvents(st.RawEvents(t.Context(), ev.Partition, ev.Raw.EventTime, ev.Raw.EventTime))
 		if err != nil {
 			t.Fatal(err)
 		}

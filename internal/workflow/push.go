@@ -16,9 +16,9 @@ import (
 // streams, the push partitions of its integration's accounts in its query regions: events seen
 // there make `logged` true as soon as they arrive. They are never recorded in a ledger (a push is
 // best effort, so it settles nothing): completion and "not logged" rest on LookupEvents reads as
-// before. The integration's accounts are those of its role ARN, the one its source names
-// (learnAccount, kept in the run's progress), those of its sensors and of the events read from its
-// streams.
+// before. A correlate step examines the pushes of a short look-back only (correlate.go). The
+// integration's accounts are those of its role ARN, the one its source names (learnAccount, kept
+// in the run's progress), those of its sensors and of the events read from its streams.
 
 // WithPush says that CloudTrail's events are pushed to this engine's store (EventBridge deployed,
 // serve's ingest endpoint, run --corpus --push-delay). A run whose integration's account is not
@@ -65,8 +65,10 @@ func (e *Engine) learnAccount(ctx context.Context, src core.Source, integ *core.
 	r.Progress.FetchWarnings = append(r.Progress.FetchWarnings, w)
 }
 
-// pushPartitions are the push partitions a run reads, given the raw events read from its streams.
-func (e *Engine) pushPartitions(ctx context.Context, integ *core.Integration, r *core.Run, read []core.RawEvent) ([]string, error) {
+// pushPartitions are the push partitions of one category a run reads: those of its integration's
+// accounts (its role's, its sensors' and seen, those of the events read from its streams so far)
+// in its query regions (the integration's region for Insights).
+func (e *Engine) pushPartitions(ctx context.Context, integ *core.Integration, r *core.Run, seen []string, category string) ([]string, error) {
 	var accounts []string
 	add := func(a string) {
 		if a != "" && !slices.Contains(accounts, a) {
@@ -82,15 +84,18 @@ func (e *Engine) pushPartitions(ctx context.Context, integ *core.Integration, r 
 	for _, s := range sensors {
 		add(s.AccountID)
 	}
-	for _, s := range core.NewCorrelator(integ, &r.Action).Sensors(read) {
-		add(s.AccountID)
+	for _, a := range seen {
+		add(a)
+	}
+	regions := integ.QueryRegions(&r.Action)
+	if category == core.CategoryInsight {
+		regions = []string{integ.AWSRegion}
 	}
 	var out []string
 	for _, a := range accounts {
-		for _, region := range integ.QueryRegions(&r.Action) {
-			out = append(out, push.Partition(a, region, core.CategoryManagement))
+		for _, region := range regions {
+			out = append(out, push.Partition(a, region, category))
 		}
-		out = append(out, push.Partition(a, integ.AWSRegion, core.CategoryInsight))
 	}
 	return out, nil
 }
@@ -102,20 +107,4 @@ func roleAccount(arn string) string {
 		return ""
 	}
 	return parts[4]
-}
-
-// withPushed adds to the events read the pushed ones not already among them (one copy per EventID:
-// the one LookupEvents returned, when both have it).
-func withPushed(read, pushed []core.RawEvent) []core.RawEvent {
-	seen := make(map[string]bool, len(read))
-	for _, ev := range read {
-		seen[ev.EventID] = true
-	}
-	for _, ev := range pushed {
-		if !seen[ev.EventID] {
-			seen[ev.EventID] = true
-			read = append(read, ev)
-		}
-	}
-	return read
 }

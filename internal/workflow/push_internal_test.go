@@ -1,10 +1,6 @@
 package workflow
 
-import (
-	"testing"
-
-	"github.com/trailproof/trailproof/internal/core"
-)
+import "testing"
 
 func TestRoleAccount(t *testing.T) {
 	for in, want := range map[string]string{
@@ -17,16 +13,5 @@ func TestRoleAccount(t *testing.T) {
 		if got := roleAccount(in); got != want {
 			t.Errorf("roleAccount(%q) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-// TestWithPushed: a pushed event LookupEvents also returned is kept once, as LookupEvents gave it;
-// the others are added once each.
-func TestWithPushed(t *testing.T) {
-	read := []core.RawEvent{{EventID: "a", Region: "polled"}}
-	pushed := []core.RawEvent{{EventID: "a", Region: "pushed"}, {EventID: "b"}, {EventID: "b"}}
-	got := withPushed(read, pushed)
-	if len(got) != 2 || got[0].Region != "polled" || got[1].EventID != "b" {
-		t.Errorf("got %+v", got)
 	}
 }

@@ -1,7 +1,6 @@
 package workflow
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -44,8 +43,9 @@ import (
 //     ledger write costs a second read, never an event; a holder that dies leaves a lease that
 //     expires.
 //   - Counters: a run's apiCalls and throttled count only the calls it made itself;
-//     Progress.RawEvents is, after each correlation, the number of raw events in its read range,
-//     whoever read them.
+//     Progress.RawEvents counts the raw events its correlate steps examined (correlate.go).
+//   - The ledger also logs each read (core.Ledger.Reads), so that a correlate step examines only
+//     the events of reads recorded since its run's last one (correlate.go).
 
 // DefaultLeasePoll is how often a fetch waiting for another run's read re-checks the ledger.
 const DefaultLeasePoll = time.Second
@@ -437,14 +437,18 @@ func (e *Engine) readSpan(ctx context.Context, src core.Source, r *core.Run, int
 	// The read counts as made at the fetch's start: earlier than the calls, so what it settles is
 	// safe, and a read up to the present (To == now) is recognisably one.
 	done := core.SpanRead{From: seg.from, To: seg.to, ReadAt: now}
+	settles := true
 	if res.Stopped {
 		// The step's time is up: what was read is recorded; the rest stays missing for the next.
 		if !res.OldestRead.Before(seg.to) {
-			l, err := e.store.GetLedger(ctx, stream)
-			if err != nil {
-				return nil, fmt.Errorf("run %s: %w", r.RunID, err)
+			if res.Read == 0 {
+				l, err := e.store.GetLedger(ctx, stream)
+				if err != nil {
+					return nil, fmt.Errorf("run %s: %w", r.RunID, err)
+				}
+				return l, nil
 			}
-			return l, nil
+			settles = false // events at seg.to only: logged for the correlate steps, nothing settled
 		}
 		done.From = res.OldestRead
 	}
@@ -461,7 +465,10 @@ func (e *Engine) readSpan(ctx context.Context, src core.Source, r *core.Run, int
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", r.RunID, err)
 		}
-		l.Spans = mergeRead(l.Spans, done, integ.SettleTimeD(), now.Add(-ledgerKeep))
+		if settles {
+			l.Spans = mergeRead(l.Spans, done, integ.SettleTimeD(), now.Add(-ledgerKeep))
+		}
+		logRead(l, seg.from, seg.to) // its events are stored: the correlate steps examine them
 		err = e.store.PutLedger(ctx, l)
 		if err == nil {
 			e.log.DebugContext(ctx, "stream read", "runId", r.RunID, "stream", stream, "from", seg.from, "to", seg.to, "readAt", now,
@@ -487,36 +494,4 @@ func Partitions(integ *core.Integration, r *core.Run) []string {
 		out = append(out, SharedPartition(StreamKey(integ.ID, region, core.CategoryManagement, attr)))
 	}
 	return append(out, SharedPartition(StreamKey(integ.ID, integ.AWSRegion, core.CategoryInsight, nil)))
-}
-
-// rawEvents returns the raw events of a run's read range, from its streams' partitions and its
-// push partitions (push.go), oldest first, and counts them in Progress.RawEvents.
-func (e *Engine) rawEvents(ctx context.Context, r *core.Run, integ *core.Integration, read core.Window) ([]core.RawEvent, error) {
-	var all []core.RawEvent
-	for _, p := range Partitions(integ, r) {
-		evs, err := e.store.RawEvents(ctx, p, read.From, read.To)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, evs...)
-	}
-	pushParts, err := e.pushPartitions(ctx, integ, r, all)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range pushParts {
-		evs, err := e.store.RawEvents(ctx, p, read.From, read.To)
-		if err != nil {
-			return nil, err
-		}
-		all = withPushed(all, evs)
-	}
-	slices.SortStableFunc(all, func(a, b core.RawEvent) int {
-		if c := a.EventTime.Compare(b.EventTime); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.EventID, b.EventID)
-	})
-	r.Progress.RawEvents = len(all)
-	return all, nil
 }

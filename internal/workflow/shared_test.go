@@ -313,7 +313,7 @@ func TestSharedReadsCrashBetweenWrites(t *testing.T) {
 		t.Fatal("the fetch succeeded through a failing ledger write")
 	}
 	part := workflow.SharedPartition(workflow.StreamKey("it", in.AWSRegion, core.CategoryManagement, nil))
-	stored, err := st.RawEvents(ctx, part, time.Time{}, time.Time{})
+	stored, err := core.CollectRawEvents(st.RawEvents(ctx, part, time.Time{}, time.Time{}))
 	if err != nil || len(stored) == 0 {
 		t.Fatalf("the failed fetch stored %d events (%v): it should have stored them before failing", len(stored), err)
 	}
@@ -325,7 +325,7 @@ func TestSharedReadsCrashBetweenWrites(t *testing.T) {
 	if again.APICalls == 0 {
 		t.Errorf("the repeated fetch made no call: the ledger never recorded the first read")
 	}
-	after, _ := st.RawEvents(ctx, part, time.Time{}, time.Time{})
+	after, _ := core.CollectRawEvents(st.RawEvents(ctx, part, time.Time{}, time.Time{}))
 	if len(after) != len(stored) {
 		t.Errorf("the repeat stored %d events, the crashed fetch %d: same span, same events", len(after), len(stored))
 	}

@@ -296,110 +296,6 @@ func Deadline(integ *core.Integration, r *core.Run) time.Time {
 	return t
 }
 
-// Correlate computes the verdict over everything read so far and decides whether the run goes on:
-// the verdict is final once every expected event has matched and one more query found nothing new
-// (an action's calls reach CloudTrail seconds apart: stopping at the first match would cut off the
-// rest), else once a query has run at or after the deadline; otherwise it says to wait one query
-// interval (or less, to land on the deadline). It reads only the store: a final verdict says
-// alertsDue and done, and the alerts step takes the last alerts pass and completes the run. A
-// correlate step repeated with the same input returns what the first one returned.
-func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error) {
-	defer func() { e.observe(StepCorrelate, in, out, err) }()
-	r, integ, err := e.load(ctx, in.RunID)
-	if err != nil {
-		return in, err
-	}
-	if core.Ended(r.Status) {
-		return stateOf(r), nil
-	}
-	now := e.clock.Now()
-	key := fmt.Sprintf("%s#%d", StepCorrelate, in.Iteration)
-	if r.Progress.LastStepKey == key || r.Progress.Final {
-		return correlateOut(r, now), nil // already applied
-	}
-	cor := core.NewCorrelator(integ, &r.Action)
-	read := cor.ReadRange()
-	raws, err := e.rawEvents(ctx, r, integ, read)
-	if err != nil {
-		return in, classify(fmt.Errorf("correlate run %s: %w", r.RunID, err))
-	}
-	res := cor.Correlate(raws)
-	quiet := r.Progress.AllExpectedMatched && len(res.Events) == len(r.Events)
-	if len(res.Events) > len(r.Events) {
-		r.Progress.MatchedGrewAt = now
-	}
-	if len(r.Action.ExpectedEvents) > 0 && (res.AllExpectedMatched() || len(res.Events) > len(r.Events)) {
-		// The rest of the burst, or the read that finds nothing new, is due at the next query.
-		r.Progress.ReadDueAt = now
-	}
-	r.Progress.AllExpectedMatched = res.AllExpectedMatched()
-	r.Events, r.Truncated, r.WeakMatch = res.Events, res.Truncated, res.WeakMatch
-	r.MarkLogged(res.Logged, now)
-	r.Expected = res.Expected
-	if integ.DiscoverNetworkDevices {
-		if err := e.recordSensors(ctx, r, cor.Sensors(raws)); err != nil {
-			return in, classify(fmt.Errorf("correlate run %s: %w", r.RunID, err))
-		}
-	}
-	if integ.SaveSuspiciousEvents {
-		r.Suspicious = res.Suspicious
-	}
-	r.Warnings = composeWarnings(r, append([]string{}, res.Warnings...))
-	if r.Events == nil {
-		r.Events = []core.Event{}
-	}
-	if r.Suspicious == nil {
-		r.Suspicious = []core.Event{}
-	}
-	if r.Warnings == nil {
-		r.Warnings = []string{}
-	}
-	deadline := Deadline(integ, r)
-	gaps := false
-	for _, c := range r.Progress.Cursors {
-		// Only the fetch step reads management events; an Insights gap is the alerts step's to
-		// close, on its own schedule, and must not make the query loop spin.
-		gaps = gaps || (c.Category == core.CategoryManagement && !c.GapTo.IsZero())
-	}
-	switch {
-	case res.AllExpectedMatched() && quiet && !gaps:
-		// An unread span (a read cut short) may hold more of the action's events.
-		r.Progress.Final = true
-	case !r.Progress.LastQueryAt.Before(deadline) && !gaps:
-		r.Progress.Final = true
-	}
-	if !r.Progress.Final {
-		wait := integ.QueryIntervalD()
-		if gaps {
-			wait = 0 // an unread span is waiting: read it now
-		}
-		if until := deadline.Sub(now); until < wait {
-			wait = max(until, 0)
-		}
-		r.Progress.NextQueryAt = now.Add(time.Duration(seconds(wait)) * time.Second)
-	}
-	r.Progress.LastStepKey = key
-	r.SettleVerdict()
-	if err := e.store.UpdateRun(ctx, r); err != nil {
-		return in, classify(fmt.Errorf("correlate run %s: %w", r.RunID, err))
-	}
-	return correlateOut(r, now), nil
-}
-
-// correlateOut is the correlate step's answer, from what it stored: a final verdict sends the run
-// to its last alerts pass; otherwise the wait until the next query, and whether the alerts step
-// is due before it.
-func correlateOut(r *core.Run, now time.Time) State {
-	out := stateOf(r)
-	if r.Progress.Final {
-		out.Done, out.AlertsDue = true, true
-		return out
-	}
-	out.AlertsDue = r.Progress.NextAlertsAt.IsZero() || !now.Before(r.Progress.NextAlertsAt)
-	out.WaitSeconds = seconds(r.Progress.NextQueryAt.Sub(now))
-	return out
-}
-
 // Alerts is the alerts step, due every correlationQueryInterval and once more when the correlate
 // step found the verdict final: it reads the Insights events over the window and evaluates the
 // Correlation Query over the matched events; their hits that concern the action are the run's
@@ -457,15 +353,9 @@ func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integr
 			return err
 		}
 	}
-	raws, err := e.rawEvents(ctx, r, integ, read)
+	insights, err := e.insights(ctx, r, integ, read)
 	if err != nil {
 		return err
-	}
-	insights := raws[:0]
-	for _, ev := range raws {
-		if ev.Category == core.CategoryInsight {
-			insights = append(insights, ev)
-		}
 	}
 	var rule core.AlertRule
 	r.Progress.AlertWarnings = nil
@@ -485,26 +375,6 @@ func (e *Engine) alertsPass(ctx context.Context, r *core.Run, integ *core.Integr
 	r.Truncated = r.Truncated || res.Truncated
 	r.Progress.AlertWarnings = append(r.Progress.AlertWarnings, res.Warnings...)
 	r.Progress.NextAlertsAt = now.Add(integ.CorrelationQueryIntervalD())
-	return nil
-}
-
-// recordSensors keeps the sensors the run has seen and adds those new to the run to the
-// integration's sensors, so the API can list every account and region
-// the integration has seen.
-func (e *Engine) recordSensors(ctx context.Context, r *core.Run, seen []core.Sensor) error {
-	var fresh []core.Sensor
-	for _, sn := range seen {
-		if !slices.ContainsFunc(r.Sensors, func(k core.Sensor) bool { return k.UUID == sn.UUID }) {
-			fresh = append(fresh, sn)
-		}
-	}
-	r.Sensors = seen
-	if len(fresh) == 0 {
-		return nil
-	}
-	if err := e.store.PutSensors(ctx, r.IntegrationID, fresh); err != nil {
-		return fmt.Errorf("record sensors: %w", err)
-	}
 	return nil
 }
 

@@ -343,7 +343,7 @@ func TestFetchRepeatedIsIdempotent(t *testing.T) {
 	stored := func() int {
 		n := 0
 		for _, p := range workflow.Partitions(in, r) {
-			raws, err := s.store.RawEvents(ctx, p, time.Time{}, time.Time{})
+			raws, err := core.CollectRawEvents(s.store.RawEvents(ctx, p, time.Time{}, time.Time{}))
 			if err != nil {
 				t.Fatal(err)
 			}

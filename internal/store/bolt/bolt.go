@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 
@@ -404,40 +405,58 @@ func (s *Store) AddRawEvents(_ context.Context, partition string, evs []core.Raw
 	return added, nil
 }
 
-// RawEvents returns the partition's events whose EventTime is in [from, to], oldest first (then
-// by EventID). Zero times leave that end open.
-func (s *Store) RawEvents(_ context.Context, partition string, from, to time.Time) ([]core.RawEvent, error) {
-	var out []core.RawEvent
-	err := s.db.View(func(tx *bolt.Tx) error {
-		part := tx.Bucket(bucketRaw).Bucket([]byte(partition))
-		if part == nil {
-			return nil
-		}
-		c := part.Bucket(bucketRawByTime).Cursor()
-		var k, v []byte
-		if from.IsZero() {
-			k, v = c.First()
-		} else {
-			k, v = c.Seek([]byte(enc.TimeKey(from)))
+// rawPage is how many raw events one read transaction takes: the transaction ends before they
+// are handed on, so a slow reader neither holds one open nor makes the file grow meanwhile.
+const rawPage = 256
+
+// RawEvents visits the partition's events whose EventTime is in [from, to], oldest first (then
+// by EventID), rawPage at a time. Zero times leave that end open.
+func (s *Store) RawEvents(_ context.Context, partition string, from, to time.Time) iter.Seq2[core.RawEvent, error] {
+	return func(yield func(core.RawEvent, error) bool) {
+		start := []byte{}
+		if !from.IsZero() {
+			start = []byte(enc.TimeKey(from))
 		}
 		var limit []byte
 		if !to.IsZero() {
 			limit = []byte(enc.RawKeyAfter(to))
 		}
-		for ; k != nil; k, v = c.Next() {
-			if limit != nil && bytes.Compare(k, limit) >= 0 {
-				break
+		for start != nil {
+			var page [][]byte
+			var keys []string
+			err := s.db.View(func(tx *bolt.Tx) error {
+				part := tx.Bucket(bucketRaw).Bucket([]byte(partition))
+				if part == nil {
+					start = nil
+					return nil
+				}
+				c := part.Bucket(bucketRawByTime).Cursor()
+				k, v := c.Seek(start)
+				for ; k != nil && len(page) < rawPage; k, v = c.Next() {
+					if limit != nil && bytes.Compare(k, limit) >= 0 {
+						break
+					}
+					page, keys = append(page, bytes.Clone(v)), append(keys, string(k))
+				}
+				start = nil
+				if k != nil && len(page) == rawPage {
+					start = bytes.Clone(k) // the first key not taken: the next page starts there
+				}
+				return nil
+			})
+			if err != nil {
+				yield(core.RawEvent{}, fmt.Errorf("read raw events of %s: %w", partition, err))
+				return
 			}
-			var ev core.RawEvent
-			if err := json.Unmarshal(v, &ev); err != nil {
-				return fmt.Errorf("decode raw event %s: %w", k, err)
+			for i, v := range page {
+				ev, err := enc.DecodeRaw(v)
+				if err != nil {
+					err = fmt.Errorf("read raw events of %s: decode raw event %s: %w", partition, keys[i], err)
+				}
+				if !yield(ev, err) || err != nil {
+					return
+				}
 			}
-			out = append(out, ev)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read raw events of %s: %w", partition, err)
 	}
-	return out, nil
 }

@@ -334,7 +334,7 @@ func TestBatchPartlyApplied(t *testing.T) {
 			if added != tc.wantAdded {
 				t.Errorf("repeat added %d, want %d (the events whose index entry the crash did not write)", added, tc.wantAdded)
 			}
-			got, err := s.RawEvents(ctx, "run#1", time.Time{}, time.Time{})
+			got, err := core.CollectRawEvents(s.RawEvents(ctx, "run#1", time.Time{}, time.Time{}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -370,7 +370,7 @@ func TestUnprocessedItems(t *testing.T) {
 	if err != nil || added != 40 {
 		t.Fatalf("AddRawEvents with unprocessed items: %d, %v; want 40", added, err)
 	}
-	got, err := s.RawEvents(ctx, "run#u", time.Time{}, time.Time{})
+	got, err := core.CollectRawEvents(s.RawEvents(ctx, "run#u", time.Time{}, time.Time{}))
 	if err != nil || len(got) != 40 {
 		t.Fatalf("RawEvents: %d, %v; want 40", len(got), err)
 	}
@@ -394,7 +394,7 @@ func TestLargeRawRecord(t *testing.T) {
 	if added, err := s.AddRawEvents(ctx, "run#l", []core.RawEvent{ev}); err != nil || added != 1 {
 		t.Fatalf("AddRawEvents of a %d-byte record: %d, %v", len(ev.Record), added, err)
 	}
-	got, err := s.RawEvents(ctx, "run#l", time.Time{}, time.Time{})
+	got, err := core.CollectRawEvents(s.RawEvents(ctx, "run#l", time.Time{}, time.Time{}))
 	if err != nil || len(got) != 1 || string(got[0].Record) != string(ev.Record) {
 		t.Fatalf("large record did not round-trip: %d events, %v", len(got), err)
 	}
@@ -424,7 +424,7 @@ func TestQueryPaging(t *testing.T) {
 	}
 	c := &counting{api: s.db}
 	s.db = c
-	got, err := s.RawEvents(ctx, "run#p", time.Time{}, time.Time{})
+	got, err := core.CollectRawEvents(s.RawEvents(ctx, "run#p", time.Time{}, time.Time{}))
 	if err != nil || len(got) != len(evs) {
 		t.Fatalf("RawEvents: %d events, %v; want %d", len(got), err, len(evs))
 	}

@@ -3,7 +3,9 @@ package dynamo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 
@@ -133,45 +135,48 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 	return nil
 }
 
-// RawEvents returns the partition's events whose EventTime is in [from, to], oldest first (then
-// by EventID). Zero times leave that end open.
-func (s *Store) RawEvents(ctx context.Context, partition string, from, to time.Time) ([]core.RawEvent, error) {
-	cond := "PK = :pk"
-	values := map[string]types.AttributeValue{":pk": attrS(rawPK(partition))}
-	switch {
-	case !from.IsZero() && !to.IsZero():
-		if from.After(to) {
-			return nil, nil
-		}
-		cond += " AND SK BETWEEN :from AND :to"
-		values[":from"], values[":to"] = attrS(enc.TimeKey(from)), attrS(enc.RawKeyAfter(to))
-	case !from.IsZero():
-		cond += " AND SK >= :from"
-		values[":from"] = attrS(enc.TimeKey(from))
-	case !to.IsZero():
-		cond += " AND SK < :to"
-		values[":to"] = attrS(enc.RawKeyAfter(to))
-	}
-	var out []core.RawEvent
-	err := s.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression: aws.String(cond), ExpressionAttributeValues: values, ConsistentRead: aws.Bool(true),
-	}, func(item map[string]types.AttributeValue) error {
-		b := []byte(getS(item, "ev"))
-		if z := getB(item, "evz"); z != nil {
-			var err error
-			if b, err = enc.Gunzip(z); err != nil {
-				return fmt.Errorf("decompress raw event %s: %w", getS(item, AttrSK), err)
+// RawEvents visits the partition's events whose EventTime is in [from, to], oldest first (then
+// by EventID), one Query page (at most 1 MB) at a time. Zero times leave that end open.
+func (s *Store) RawEvents(ctx context.Context, partition string, from, to time.Time) iter.Seq2[core.RawEvent, error] {
+	return func(yield func(core.RawEvent, error) bool) {
+		cond := "PK = :pk"
+		values := map[string]types.AttributeValue{":pk": attrS(rawPK(partition))}
+		switch {
+		case !from.IsZero() && !to.IsZero():
+			if from.After(to) {
+				return
 			}
+			cond += " AND SK BETWEEN :from AND :to"
+			values[":from"], values[":to"] = attrS(enc.TimeKey(from)), attrS(enc.RawKeyAfter(to))
+		case !from.IsZero():
+			cond += " AND SK >= :from"
+			values[":from"] = attrS(enc.TimeKey(from))
+		case !to.IsZero():
+			cond += " AND SK < :to"
+			values[":to"] = attrS(enc.RawKeyAfter(to))
 		}
-		var ev core.RawEvent
-		if err := json.Unmarshal(b, &ev); err != nil {
-			return fmt.Errorf("decode raw event %s: %w", getS(item, AttrSK), err)
+		stopped := errors.New("stopped")
+		err := s.query(ctx, &dynamodb.QueryInput{
+			KeyConditionExpression: aws.String(cond), ExpressionAttributeValues: values, ConsistentRead: aws.Bool(true),
+		}, func(item map[string]types.AttributeValue) error {
+			b := []byte(getS(item, "ev"))
+			if z := getB(item, "evz"); z != nil {
+				var err error
+				if b, err = enc.Gunzip(z); err != nil {
+					return fmt.Errorf("decompress raw event %s: %w", getS(item, AttrSK), err)
+				}
+			}
+			ev, err := enc.DecodeRaw(b)
+			if err != nil {
+				return fmt.Errorf("decode raw event %s: %w", getS(item, AttrSK), err)
+			}
+			if !yield(ev, nil) {
+				return stopped
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, stopped) {
+			yield(core.RawEvent{}, fmt.Errorf("read raw events of %s: %w", partition, err))
 		}
-		out = append(out, ev)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read raw events of %s: %w", partition, err)
 	}
-	return out, nil
 }

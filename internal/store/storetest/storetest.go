@@ -226,6 +226,10 @@ func testRuns(t *testing.T, s core.Store) {
 	got.Events = []core.Event{Event(1, 100)}
 	got.Progress.Cursors = []core.Cursor{{Region: "eu-west-1", SettledUntil: t0}}
 	got.Progress.LastStepKey = "fetch#1"
+	// What the correlate steps remember of events they do not keep is stored with the run, though
+	// no result shows it.
+	got.Unkept = core.Unkept{Beyond: []core.Beyond{{ID: "e9", Expected: 0}, {ID: "e10", Expected: -1, Pushed: true}}, Pushed: []string{"e1"}}
+	got.Progress.Correlated = core.Correlated{Streams: []core.StreamMark{{Stream: "it#us-east-1#", Version: 7}}, Matched: 3, Accounts: []string{"111122223333"}}
 	must(t, "UpdateRun", s.UpdateRun(ctx, got))
 	if got.Version != 2 {
 		t.Errorf("UpdateRun left Version %d, want 2", got.Version)
@@ -428,14 +432,14 @@ func testRawEvents(t *testing.T, s core.Store) {
 		t.Errorf("AddRawEvents in another partition = %d new, want 1", n)
 	}
 
-	got, err := s.RawEvents(ctx, "run-1", time.Time{}, time.Time{})
+	got, err := core.CollectRawEvents(s.RawEvents(ctx, "run-1", time.Time{}, time.Time{}))
 	must(t, "RawEvents", err)
 	want := []core.RawEvent{Raw("e1", t0.Add(time.Second)), Raw("e2", t0.Add(2*time.Second)),
 		Raw("e3", t0.Add(3*time.Second)), Raw("e4", t0.Add(4*time.Second))}
 	if diff := cmp.Diff(want, got, rawOpts); diff != "" {
 		t.Errorf("RawEvents: each event once, first version, oldest first (-want +got):\n%s", diff)
 	}
-	got, err = s.RawEvents(ctx, "unknown-partition", time.Time{}, time.Time{})
+	got, err = core.CollectRawEvents(s.RawEvents(ctx, "unknown-partition", time.Time{}, time.Time{}))
 	must(t, "RawEvents of an unknown partition", err)
 	if len(got) != 0 {
 		t.Errorf("RawEvents of an unknown partition returned %d events", len(got))
@@ -492,7 +496,7 @@ func testRawEventRanges(t *testing.T, s core.Store) {
 		{"reversed span", t0.Add(time.Second), t0, nil, 0},
 		{"everything", time.Time{}, time.Time{}, []string{"g", "a", "b", "c", "d", "e", "f", "h"}, 1200},
 	} {
-		got, err := s.RawEvents(ctx, "run-r", tc.from, tc.to)
+		got, err := core.CollectRawEvents(s.RawEvents(ctx, "run-r", tc.from, tc.to))
 		must(t, "RawEvents "+tc.name, err)
 		if diff := cmp.Diff(tc.want, idsOf(got)); diff != "" {
 			t.Errorf("RawEvents %s (-want +got):\n%s", tc.name, diff)
@@ -504,13 +508,15 @@ func testRawEventRanges(t *testing.T, s core.Store) {
 			t.Errorf("RawEvents %s: not oldest first", tc.name)
 		}
 	}
+
+	testRawEventVisits(t, s)
 }
 
 func testRawEventErrors(t *testing.T, s core.Store) {
 	ctx := context.Background()
 	_, err := s.AddRawEvents(ctx, "run-1", []core.RawEvent{Raw("ok", t0), Raw("", t0)})
 	wantCode(t, "AddRawEvents with an empty EventID", err, core.EINVALID)
-	got, err := s.RawEvents(ctx, "run-1", time.Time{}, time.Time{})
+	got, err := core.CollectRawEvents(s.RawEvents(ctx, "run-1", time.Time{}, time.Time{}))
 	must(t, "RawEvents", err)
 	if len(got) != 0 {
 		t.Errorf("a refused AddRawEvents stored %d events", len(got))
@@ -556,7 +562,7 @@ func testRepeatedStep(t *testing.T, s core.Store) {
 	again.Progress.RawEvents = 3
 	must(t, "UpdateRun after the repeat", s.UpdateRun(ctx, again))
 
-	got, err := s.RawEvents(ctx, "run-crash", time.Time{}, time.Time{})
+	got, err := core.CollectRawEvents(s.RawEvents(ctx, "run-crash", time.Time{}, time.Time{}))
 	must(t, "RawEvents", err)
 	if diff := cmp.Diff(read, got, rawOpts); diff != "" {
 		t.Errorf("after the repeated step, nothing duplicated and nothing lost (-want +got):\n%s", diff)

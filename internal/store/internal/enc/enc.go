@@ -11,7 +11,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/trailproof/trailproof/internal/core"
 )
@@ -57,18 +60,21 @@ type Results struct {
 	Events     []core.Event `json:"events"`
 	Alerts     []core.Event `json:"alerts"`
 	Suspicious []core.Event `json:"suspicious"`
+	// Unkept grows with the matched events beyond the limit: it is kept here, compressed and
+	// chunked like the lists, not in the run's small summary.
+	Unkept core.Unkept `json:"unkept,omitzero"`
 }
 
 // Split returns a copy of r without its result lists, and the lists.
 func Split(r *core.Run) (*core.Run, Results) {
 	summary := *r
-	summary.Events, summary.Alerts, summary.Suspicious = nil, nil, nil
-	return &summary, Results{Events: r.Events, Alerts: r.Alerts, Suspicious: r.Suspicious}
+	summary.Events, summary.Alerts, summary.Suspicious, summary.Unkept = nil, nil, nil, core.Unkept{}
+	return &summary, Results{Events: r.Events, Alerts: r.Alerts, Suspicious: r.Suspicious, Unkept: r.Unkept}
 }
 
 // Join puts the result lists back into a run.
 func (res Results) Join(r *core.Run) {
-	r.Events, r.Alerts, r.Suspicious = res.Events, res.Alerts, res.Suspicious
+	r.Events, r.Alerts, r.Suspicious, r.Unkept = res.Events, res.Alerts, res.Suspicious, res.Unkept
 }
 
 // Packed is Results as stored: gzip'd JSON, and the SHA-256 of the JSON so that an update whose
@@ -105,10 +111,19 @@ func UnpackResults(z []byte) (Results, error) {
 	return res, nil
 }
 
+// Gzip writers and readers are pooled: a gzip.Writer holds about 800 KB of compression state,
+// and the stores compress a run's results at every update and large raw events one by one.
+var (
+	writers = sync.Pool{New: func() any { return gzip.NewWriter(io.Discard) }}
+	readers sync.Pool // *gzip.Reader; none until the first Gunzip (NewReader needs a stream)
+)
+
 // Gzip compresses b.
 func Gzip(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
+	w := writers.Get().(*gzip.Writer)
+	defer writers.Put(w)
+	w.Reset(&buf)
 	if _, err := w.Write(b); err != nil {
 		return nil, err
 	}
@@ -120,10 +135,59 @@ func Gzip(b []byte) ([]byte, error) {
 
 // Gunzip decompresses b.
 func Gunzip(b []byte) ([]byte, error) {
-	r, err := gzip.NewReader(bytes.NewReader(b))
+	var (
+		r   *gzip.Reader
+		err error
+	)
+	if pooled, ok := readers.Get().(*gzip.Reader); ok {
+		r, err = pooled, pooled.Reset(bytes.NewReader(b))
+	} else {
+		r, err = gzip.NewReader(bytes.NewReader(b))
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	return io.ReadAll(r)
+	defer readers.Put(r)
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return out, r.Close()
+}
+
+// rawFields are the members of a raw event as encoding/json writes it (core.RawEvent's tags).
+var rawFields = []string{"eventId", "eventTime", "region", "category", "record", "envelope"}
+
+// DecodeRaw decodes a raw event as the stores wrote it (json.Marshal of a core.RawEvent). It
+// reads the members in one pass and keeps the record and envelope as the bytes they are, where
+// encoding/json would check and copy every byte of the record once more. The event refers to b:
+// b must not change afterwards.
+func DecodeRaw(b []byte) (core.RawEvent, error) {
+	var ev core.RawEvent
+	if !gjson.ValidBytes(b) {
+		return ev, fmt.Errorf("not valid JSON")
+	}
+	res := gjson.GetManyBytes(b, rawFields...)
+	if res[1].Type != gjson.String {
+		return ev, fmt.Errorf("no eventTime")
+	}
+	t, err := time.Parse(time.RFC3339Nano, res[1].Str)
+	if err != nil {
+		return ev, fmt.Errorf("eventTime: %w", err)
+	}
+	ev.EventID, ev.EventTime, ev.Region, ev.Category = res[0].String(), t, res[2].String(), res[3].String()
+	ev.Record, ev.Envelope = rawMember(b, res[4]), rawMember(b, res[5])
+	return ev, nil
+}
+
+// rawMember is a member's JSON as a slice of b (nil when absent or null, as encoding/json leaves
+// a json.RawMessage of an omitted member).
+func rawMember(b []byte, r gjson.Result) []byte {
+	if !r.Exists() {
+		return nil
+	}
+	if r.Index > 0 {
+		return b[r.Index : r.Index+len(r.Raw) : r.Index+len(r.Raw)]
+	}
+	return []byte(r.Raw)
 }

@@ -1,6 +1,9 @@
 package enc
 
 import (
+	"bytes"
+	"encoding/json"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -61,5 +64,60 @@ func TestPackRoundTrip(t *testing.T) {
 	}
 	if _, err := UnpackResults([]byte("not gzip")); err == nil {
 		t.Errorf("UnpackResults of garbage succeeded")
+	}
+}
+
+// TestDecodeRaw: DecodeRaw reads what json.Marshal of a raw event wrote as encoding/json would,
+// escapes, zones, a missing envelope and a null record included; and refuses what is not one.
+func TestDecodeRaw(t *testing.T) {
+	at := time.Date(2024, 7, 30, 21, 31, 5, 123456789, time.FixedZone("X", 3600))
+	for _, ev := range []core.RawEvent{
+		{EventID: "e\"1\u00e9", EventTime: at, Region: "eu-west-1", Category: "insight",
+			Record: []byte(`{"eventID":"e1","userAgent":"a \"b\""}`), Envelope: []byte(`{"EventName":"X"}`)},
+		{EventID: "e2", EventTime: at.UTC(), Record: []byte(`{"a":[1,2,{"b":null}]}`)},
+		{EventID: "e3", EventTime: at},
+	} {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want core.RawEvent
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeRaw(b)
+		if err != nil {
+			t.Fatalf("DecodeRaw(%s): %v", b, err)
+		}
+		if !got.EventTime.Equal(want.EventTime) || got.EventTime.Location().String() != want.EventTime.Location().String() {
+			t.Errorf("%s: time %v, encoding/json says %v", ev.EventID, got.EventTime, want.EventTime)
+		}
+		got.EventTime = want.EventTime
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("DecodeRaw(%s) = %+v, encoding/json says %+v", b, got, want)
+		}
+	}
+	for _, bad := range []string{`{"eventId":"x"`, `{"eventId":"x"}`, `{"eventId":"x","eventTime":"yesterday"}`} {
+		if _, err := DecodeRaw([]byte(bad)); err == nil {
+			t.Errorf("DecodeRaw(%s) accepted it", bad)
+		}
+	}
+}
+
+// TestGzipPooled: pooled writers and readers give back what went in, call after call.
+func TestGzipPooled(t *testing.T) {
+	for i := range 5 {
+		in := bytes.Repeat([]byte{byte('a' + i)}, 1000*i)
+		z, err := Gzip(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := Gunzip(z)
+		if err != nil || !bytes.Equal(in, out) {
+			t.Fatalf("round %d: %d bytes back of %d, %v", i, len(out), len(in), err)
+		}
+	}
+	if _, err := Gunzip([]byte("not gzip")); err == nil {
+		t.Error("Gunzip of garbage succeeded")
 	}
 }
