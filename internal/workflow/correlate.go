@@ -270,14 +270,15 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 	return correlateOut(r, now), nil
 }
 
-// pollable is when LookupEvents can show every one of the matched events: typically about five
-// minutes after the latest one's event time (schedule.go's visibleAfter).
+// pollable is when LookupEvents can show the matched events and the rest of their burst: typically
+// about five minutes after the latest one's event time (schedule.go's visibleAfter), plus a query
+// interval for the action's calls made seconds after it (whose push may have been lost).
 func pollable(integ *core.Integration, matched []core.Event) time.Time {
 	var last time.Time
 	for _, ev := range matched {
 		last = maxTime(last, ev.EventTime.Add(-integ.EventTimeAdjustmentD()))
 	}
-	return last.Add(visibleAfter(integ))
+	return last.Add(visibleAfter(integ) + integ.QueryIntervalD())
 }
 
 // polled says whether the run's matched events are confirmed by LookupEvents, as a run that
