@@ -37,7 +37,7 @@ Usage:
   trailproof run --integration FILE --action FILE [--corpus PATH]... [--clock virtual|real]
                  [--delivery-delay 5m[,12m@0.1]] [--faults SPEC] [--any-region] [--history 2160h]
                  [--format table|json] [--quiet] [--allow-endpoint HOST[:PORT]]...
-  trailproof serve [--addr 127.0.0.1:8080] [--data DIR] [--tls-cert FILE --tls-key FILE]
+  trailproof serve [--addr 127.0.0.1:8080] [--data DIR] [--tls-cert FILE --tls-key FILE] [--push]
                    [--allow-endpoint HOST[:PORT]]... [--allow-proxy HOST[:PORT]]...
   trailproof emulate --corpus PATH... [--addr 127.0.0.1:0] [--rate 2] [--delivery-delay 5m[,12m@0.1]] [--faults SPEC]
                  [--key ID:SECRET]... [--any-region] [--history 2160h] [--unsigned]

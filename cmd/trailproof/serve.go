@@ -44,6 +44,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsKey := fs.String("tls-key", "", "the private key `file` (PEM) of --tls-cert")
 	data := fs.String("data", defaultDataDir(), "data `dir`: the store, its seal key and the token file")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (JSON logs on stderr)")
+	pushOn := fs.Bool("push", false, "take CloudTrail events pushed as EventBridge sends them (POST /v1/ingest, e.g. from trailproof emulate --push-to) and read them in runs besides LookupEvents")
 	var allow allowFlags
 	allow.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -62,7 +63,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := server.Start(ctx, server.Config{Addr: *addr, DataDir: *data, Token: os.Getenv(envToken), Logger: log, Policy: policy,
-		TLSCert: *tlsCert, TLSKey: *tlsKey})
+		TLSCert: *tlsCert, TLSKey: *tlsKey, Push: *pushOn})
 	if err != nil {
 		return err
 	}

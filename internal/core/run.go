@@ -112,6 +112,10 @@ type Progress struct {
 	// MatchedGrewAt is when a correlation last found new matched events: with expected events the
 	// reads follow an action's burst closely while it is arriving.
 	MatchedGrewAt time.Time `json:"matchedGrewAt,omitzero"`
+	// PolledAt is when the run's fetch last read CloudTrail (a fetch whose read was due): with
+	// push, a run completes early only once a read at least that late confirms its matched
+	// events (workflow's polled).
+	PolledAt time.Time `json:"polledAt,omitzero"`
 	// Account is the account of the integration's credentials, as sts:GetCallerIdentity named it
 	// for a run with push (workflow's learnAccount), whose pushed events the run reads. It is the
 	// run's own: the integration's sensors are the accounts and regions its events showed, and

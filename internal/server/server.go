@@ -80,6 +80,10 @@ type Config struct {
 	StepRetries     int
 	ShutdownTimeout time.Duration
 	MaxBodyBytes    int64
+	// Push takes CloudTrail events pushed as EventBridge sends them on POST /v1/ingest, and runs
+	// read them besides LookupEvents (workflow.WithPush). Off, there is no ingest endpoint and a
+	// run asks no account of STS.
+	Push bool
 }
 
 // Server is a running `trailproof serve`.
@@ -162,12 +166,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.StepRetries > 0 {
 		engOpts = append(engOpts, workflow.WithStepRetries(cfg.StepRetries))
 	}
-	// serve takes pushed events on its ingest endpoint: a run learns its account at once.
-	engOpts = append(engOpts, workflow.WithPush())
+	if cfg.Push {
+		// serve takes pushed events on its ingest endpoint: a run learns its account at once.
+		engOpts = append(engOpts, workflow.WithPush())
+	}
 	eng := workflow.New(st, cfg.Sources, engOpts...)
 	runner := NewRunner(eng, st, log)
 	h, err := api.New(api.Config{Store: st, Engine: eng, Runs: runner, Tester: cfg.Tester, Policy: cfg.Policy,
-		Auth: api.BearerToken(token), Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Clock.Now, Ingest: true})
+		Auth: api.BearerToken(token), Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Now: cfg.Clock.Now, Ingest: cfg.Push})
 	if err != nil {
 		return fail(err)
 	}

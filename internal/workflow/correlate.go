@@ -208,8 +208,12 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		r.Progress.MatchedGrewAt = now
 	}
 	if len(r.Action.ExpectedEvents) > 0 && (res.AllExpectedMatched() || res.Added > 0) {
-		// The rest of the burst, or the read that finds nothing new, is due at the next query.
+		// The rest of the burst, or the read that finds nothing new, is due at the next query;
+		// with push, once LookupEvents can show what was pushed (polled).
 		r.Progress.ReadDueAt = now
+		if e.push {
+			r.Progress.ReadDueAt = maxTime(now, pollable(integ, res.Events))
+		}
 	}
 	r.Progress.AllExpectedMatched = res.AllExpectedMatched()
 	r.Events, r.Truncated, r.WeakMatch = res.Events, res.Truncated, res.WeakMatch
@@ -242,7 +246,7 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		gaps = gaps || (c.Category == core.CategoryManagement && !c.GapTo.IsZero())
 	}
 	switch {
-	case res.AllExpectedMatched() && quiet && !gaps:
+	case res.AllExpectedMatched() && quiet && !gaps && polled(e.push, integ, r):
 		// An unread span (a read cut short) may hold more of the action's events.
 		r.Progress.Final = true
 	case !r.Progress.LastQueryAt.Before(deadline) && !gaps:
@@ -264,6 +268,29 @@ func (e *Engine) Correlate(ctx context.Context, in State) (out State, err error)
 		return in, classify(fmt.Errorf("correlate run %s: %w", r.RunID, err))
 	}
 	return correlateOut(r, now), nil
+}
+
+// pollable is when LookupEvents can show the matched events and the rest of their burst: typically
+// about five minutes after the latest one's event time (schedule.go's visibleAfter), plus a query
+// interval for the action's calls made seconds after it (whose push may have been lost).
+func pollable(integ *core.Integration, matched []core.Event) time.Time {
+	var last time.Time
+	for _, ev := range matched {
+		last = maxTime(last, ev.EventTime.Add(-integ.EventTimeAdjustmentD()))
+	}
+	return last.Add(visibleAfter(integ) + integ.QueryIntervalD())
+}
+
+// polled says whether the run's matched events are confirmed by LookupEvents, as a run that
+// completes early on its expected events needs them to be. Without push every matched event came
+// from a LookupEvents read, so the read that found nothing new after them confirms them. With
+// push, events arrive minutes before LookupEvents shows them, and a push is best effort: an event
+// of the action whose push was lost, of a name that already matched, would be missing for good
+// if the run completed on pushed events alone. So the read that confirms must come when
+// LookupEvents can show the matched events (pollable): push makes `logged` minutes sooner, and
+// the run's events at completion are the same as without it.
+func polled(push bool, integ *core.Integration, r *core.Run) bool {
+	return !push || !r.Progress.PolledAt.Before(pollable(integ, r.Events))
 }
 
 // correlateOut is the correlate step's answer, from what it stored: a final verdict sends the run

@@ -230,7 +230,8 @@ func isPushWarning(w string) bool { return strings.HasPrefix(w, "push not used y
 // TestPushBusyAccount: in a busy account (60 events a minute, LookupEvents 5 minutes late), with
 // push on (30 s, 5% of pushes lost) the run shows logged within about a minute of the action's
 // first event and, at completion, has every event of the action, those whose push was lost
-// included; with push off it is logged only once LookupEvents delivers, with the same events.
+// included, with expected events or without; with push off it is logged only once LookupEvents
+// delivers, with the same events.
 func TestPushBusyAccount(t *testing.T) {
 	all, pool := busyCorpus(t)
 	const loss = 0.05
@@ -249,15 +250,19 @@ func TestPushBusyAccount(t *testing.T) {
 		}
 		lostTotal += lost
 		t.Run(d.name, func(t *testing.T) {
-			for _, on := range []bool{true, false} {
+			for _, c := range []struct {
+				on       bool
+				expected []string
+			}{{true, nil}, {false, nil}, {true, d.names}, {false, d.names}} {
+				on := c.on
 				var r *core.Run
 				if on {
-					r = pushRun(t, all, pool, d, 30*time.Second, loss)
+					r = pushRun(t, all, pool, d, 30*time.Second, loss, c.expected...)
 				} else {
-					r = pushRun(t, all, pool, d, 0, 0)
+					r = pushRun(t, all, pool, d, 0, 0, c.expected...)
 				}
 				if r.Status != core.StatusCompleted || r.Verdict != core.VerdictLogged || r.LoggedAt == nil {
-					t.Fatalf("push %v: status %s verdict %s loggedAt %v error %q", on, r.Status, r.Verdict, r.LoggedAt, r.Error)
+					t.Fatalf("push %v, expected events %q: status %s verdict %s loggedAt %v error %q", on, c.expected, r.Status, r.Verdict, r.LoggedAt, r.Error)
 				}
 				after := r.LoggedAt.Sub(d.first)
 				if on && after > 75*time.Second {
@@ -267,9 +272,9 @@ func TestPushBusyAccount(t *testing.T) {
 					t.Errorf("push off: logged %s after the first event, before LookupEvents could show it", after)
 				}
 				if diff := gocmp.Diff(d.ids, eventIDs(r.Events)); diff != "" {
-					t.Errorf("push %v: %d of whose pushes were lost: matched events (-want +got):\n%s", on, lost, diff)
+					t.Errorf("push %v, expected events %q: %d of whose pushes were lost: matched events (-want +got):\n%s", on, c.expected, lost, diff)
 				}
-				t.Logf("push %v: logged %s after the first event, completed %s after it, %d calls", on, after, r.CompletedAt.Sub(d.first), r.APICalls)
+				t.Logf("push %v, expected events %v: logged %s after the first event, completed %s after it, %d calls", on, c.expected != nil, after, r.CompletedAt.Sub(d.first), r.APICalls)
 			}
 		})
 	}

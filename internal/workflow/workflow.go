@@ -265,6 +265,7 @@ func (e *Engine) Fetch(ctx context.Context, in State) (out State, err error) {
 	}
 	if due {
 		r.Progress.ReadDueAt = nextRead(integ, r, now)
+		r.Progress.PolledAt = now
 	}
 	r.Queries++
 	r.Status = core.StatusQuerying
