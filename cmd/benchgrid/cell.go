@@ -60,6 +60,10 @@ func parseCells(s string) ([]cell, error) {
 // base is when the first replayed action starts; action i starts 20 s × i later.
 var base = time.Date(2026, 3, 3, 14, 0, 0, 0, time.UTC)
 
+// deadlineAfterWindow is the integration's settleTime (the default): a run without expected
+// events ends this long after its window.
+const deadlineAfterWindow = 10 * time.Minute
+
 // region is the integration's region, the one the busy background is recorded in.
 const region = "us-east-1"
 
@@ -181,6 +185,7 @@ func (c *runClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 // measure runs a cell's actions one after the other and measures them.
+// It stops at o.timeout, with what it has measured so far and Status "timeout".
 func measure(ctx context.Context, c cell, expected bool, o options) (Result, error) {
 	res := Result{Cell: c.String(), QueryTimeMinutes: c.queryTime, EventsPerMinute: c.perMinute, ExpectedEvents: expected,
 		Delivery: o.delivery.String(), Status: "ok"}
@@ -211,6 +216,11 @@ func measure(ctx context.Context, c cell, expected bool, o options) (Result, err
 	res.CorpusLiveHeapMB = mb(baseline)
 	loadCPU := cpuSeconds()
 	res.CorpusCPUSeconds = round(loadCPU)
+	// A cancel, not a deadline: the engine reads a context's deadline as its Lambda's and stops
+	// reading before it, which would change what is measured.
+	ctx, cancel := context.WithCancel(ctx)
+	defer time.AfterFunc(o.timeout, cancel).Stop()
+	defer cancel()
 	sampler := startHeapSampler(5 * time.Millisecond)
 	defer sampler.stop()
 
@@ -225,12 +235,23 @@ func measure(ctx context.Context, c cell, expected bool, o options) (Result, err
 		sampler.reset()
 		r, err := runOne(ctx, c, i, p, vclk, srv.URL())
 		peak := sampler.reset()
-		rr := RunResult{Action: p.action.ActionID, LowerBound: p.lowerBound, ReadEvents: p.readEvents,
-			CPUSeconds: round(cpuSeconds() - before), WallSeconds: round(time.Since(wall).Seconds()),
-			PeakLiveHeapAboveCorpusMB: mb(max(peak, baseline) - baseline)}
+		if ctx.Err() != nil {
+			// -timeout: the runs measured so far, and how far this one got.
+			res.Status = "timeout"
+			res.Error = fmt.Sprintf("after %s: %d of %d runs measured; run %d", o.timeout, i, len(plans), i+1)
+			if r != nil {
+				res.Error += fmt.Sprintf(" at %s of virtual time (deadline %s), %d calls so far", vclk.Now().Sub(p.action.StartTime).Round(time.Minute),
+					r.Window.To.Add(deadlineAfterWindow).Sub(p.action.StartTime), r.APICalls)
+			}
+			res.PeakLiveHeapAboveCorpusMB = mb(max(peak, baseline) - baseline)
+			break
+		}
 		if err != nil {
 			return res, fmt.Errorf("run %s: %w", p.action.ActionID, err)
 		}
+		rr := RunResult{Action: p.action.ActionID, LowerBound: p.lowerBound, ReadEvents: p.readEvents,
+			CPUSeconds: round(cpuSeconds() - before), WallSeconds: round(time.Since(wall).Seconds()),
+			PeakLiveHeapAboveCorpusMB: mb(max(peak, baseline) - baseline)}
 		rr.Status, rr.APICalls, rr.Own = string(r.Status), r.APICalls, len(p.ids)
 		for _, e := range r.Events {
 			if p.ids[e.EventID] {
@@ -253,6 +274,7 @@ func measure(ctx context.Context, c cell, expected bool, o options) (Result, err
 		res.PerRun = append(res.PerRun, rr)
 	}
 	res.CPUSecondsTotal = round(cpuSeconds())
+	res.PeakRSSMB = maxRSSMB()
 	res.summarize(found, total)
 	return res, nil
 }
@@ -287,7 +309,12 @@ func runOne(ctx context.Context, c cell, i int, p *plan, clk *clock.Virtual, url
 	if err != nil {
 		return nil, err
 	}
-	return eng.Execute(ctx, r.RunID, nil)
+	done, err := eng.Execute(ctx, r.RunID, nil)
+	if err != nil && ctx.Err() != nil {
+		// Cut short by -timeout: the run as far as it got.
+		return st.GetRun(context.WithoutCancel(ctx), r.RunID)
+	}
+	return done, err
 }
 
 func round(f float64) float64 { return math.Round(f*100) / 100 }

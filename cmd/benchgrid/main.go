@@ -56,7 +56,7 @@ func main() {
 	flag.StringVar(&o.data, "data", "", "folder of the shared CloudTrail records (default: ../shared/data/cloudtrail beside the repository)")
 	flag.StringVar(&o.actions, "actions", defaultActions, "Stratus detonations replayed in each cell (file names without .json), comma-separated")
 	flag.Var(&o.delivery, "delivery-delay", "time from an event to its being searchable: a `delay` (5m), or most records' delay and late shares (5m,12m@0.1)")
-	flag.DurationVar(&o.timeout, "timeout", 4*time.Minute, "a cell's child process is killed after this long and the cell reported as timeout")
+	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "a cell's child process is killed after this long and the cell reported as timeout")
 	flag.Parse()
 	ctx := context.Background()
 	if *cell != "" {

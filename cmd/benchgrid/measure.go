@@ -27,6 +27,15 @@ func cpuSeconds() float64 {
 	return tv(ru.Utime) + tv(ru.Stime)
 }
 
+// maxRSSMB is the process's peak resident set so far (getrusage maxrss, kilobytes on Linux).
+func maxRSSMB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return round(float64(ru.Maxrss) / 1024)
+}
+
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 
 // heapSampler keeps the largest live heap seen since its last reset, reading the metric on a

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -39,11 +39,12 @@ type Result struct {
 	CompletedAfterVisibleMaxSeconds  float64 `json:"completedAfterVisibleMaxSeconds"`
 	LoggedAfterVisibleMeanSeconds    float64 `json:"loggedAfterVisibleMeanSeconds"`
 	LoggedAfterVisibleMaxSeconds     float64 `json:"loggedAfterVisibleMaxSeconds"`
-	// CPUSecondsPerRun is the child's user+system CPU (getrusage) less what it spent before the
-	// first run (loading and generating the corpus, starting the emulator), over the runs.
+	// CPUSecondsPerRun is the mean over the runs of the child's user+system CPU (getrusage of
+	// the whole process: engine, in-process emulator, GC) from a run's start to its end; what
+	// it spent loading and generating the corpus (CorpusCPUSeconds) is not in it.
 	CPUSecondsPerRun float64 `json:"cpuSecondsPerRun"`
 	CorpusCPUSeconds float64 `json:"corpusCpuSeconds"`
-	CPUSecondsTotal  float64 `json:"cpuSecondsTotal"`
+	CPUSecondsTotal  float64 `json:"cpuSecondsTotal"` // the child's, everything included
 	// PeakLiveHeapAboveCorpusMB is the largest live heap a GC found during a run, less the live
 	// heap with the corpus loaded and no run (CorpusLiveHeapMB); the largest over the runs.
 	PeakLiveHeapAboveCorpusMB float64 `json:"peakLiveHeapAboveCorpusMB"`
@@ -76,8 +77,9 @@ func (r *Result) summarize(found, total int) {
 	if r.Runs == 0 {
 		return
 	}
-	var calls, lb, read, done, logged, loggedN float64
+	var calls, lb, read, done, logged, loggedN, cpu float64
 	for _, p := range r.PerRun {
+		cpu += p.CPUSeconds
 		calls += float64(p.APICalls)
 		lb += float64(p.LowerBound)
 		read += float64(p.ReadEvents)
@@ -102,16 +104,18 @@ func (r *Result) summarize(found, total int) {
 	if total > 0 {
 		r.Recall = round(float64(found) / float64(total))
 	}
-	r.CPUSecondsPerRun = round((r.CPUSecondsTotal - r.CorpusCPUSeconds) / n)
+	r.CPUSecondsPerRun = round(cpu / n)
 }
 
-// runChild measures one cell in a fresh process (this command with -cell), killed after
-// o.timeout. The child's CPU and maxrss are read from the parent's wait (getrusage of the child).
+// runChild measures one cell in a fresh process (this command with -cell). The child stops
+// itself at o.timeout and reports how far it got; one that does not is killed killGrace later.
+// The child's CPU and maxrss are read from the parent's wait (getrusage of the child).
 func runChild(ctx context.Context, exe string, c cell, expected bool, o options) Result {
 	res := Result{Cell: c.String(), QueryTimeMinutes: c.queryTime, EventsPerMinute: c.perMinute, ExpectedEvents: expected, Delivery: o.delivery.String()}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout+killGrace)
 	defer cancel()
-	args := []string{"-cell", c.String(), fmt.Sprintf("-with-expected=%t", expected), "-actions", o.actions, "-delivery-delay", o.delivery.String()}
+	args := []string{"-cell", c.String(), fmt.Sprintf("-with-expected=%t", expected), "-actions", o.actions,
+		"-delivery-delay", o.delivery.String(), "-timeout", o.timeout.String()}
 	if o.data != "" {
 		args = append(args, "-data", o.data)
 	}
@@ -123,7 +127,7 @@ func runChild(ctx context.Context, exe string, c cell, expected bool, o options)
 	res.WallSeconds = round(time.Since(start).Seconds())
 	switch {
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		res.Status, res.Error = "timeout", fmt.Sprintf("killed after %s (-timeout)", o.timeout)
+		res.Status, res.Error = "timeout", fmt.Sprintf("killed after %s (-timeout and %s)", o.timeout+killGrace, killGrace)
 		return res
 	case err != nil:
 		res.Status, res.Error = "error", err.Error()
@@ -137,33 +141,42 @@ func runChild(ctx context.Context, exe string, c cell, expected bool, o options)
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.PeakRSSMB = round(float64(ru.Maxrss) / 1024) // kilobytes on Linux
 		res.CPUSecondsTotal = round(tv(ru.Utime) + tv(ru.Stime))
-		res.CPUSecondsPerRun = round((res.CPUSecondsTotal - res.CorpusCPUSeconds) / float64(max(res.Runs, 1)))
 	}
 	return res
 }
 
-// writeTable prints the results as a Markdown table.
+// killGrace is how long past -timeout a child may take to report before it is killed.
+const killGrace = 30 * time.Second
+
+// writeTable prints the results as a Markdown table; a cell cut short by -timeout shows the runs
+// it measured and says how far it got.
 func writeTable(w io.Writer, rs []Result) {
-	fmt.Fprintln(w, "| queryTime (min) | events/min | expected events | calls/run | lower bound/run | x lower bound | recall | completed after last event searchable, mean / max (s) | loggedAt after last event searchable, mean / max (s) | CPU s/run | engine peak live heap above corpus (MB) | process peak RSS, corpus included (MB) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
-	rs = slices.Clone(rs)
+	fmt.Fprintln(w, "| queryTime (min) | events/min | expected events | calls/run | lower bound/run | x lower bound | recall | "+
+		"completed after last event searchable, mean / max (s) | loggedAt after last event searchable, mean / max (s) | CPU s/run | "+
+		"engine peak live heap above corpus (MB) | process peak RSS, corpus included (MB) | note |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		cols := []string{fmt.Sprint(r.QueryTimeMinutes), fmt.Sprint(r.EventsPerMinute), fmt.Sprint(r.ExpectedEvents)}
-		if r.Status != "ok" {
-			cols = append(cols, r.Status+": "+r.Error)
-			for len(cols) < 12 {
-				cols = append(cols, "")
-			}
+		if r.Runs == 0 {
+			cols = append(cols, "", "", "", "", "", "", "", "", "")
 		} else {
-			recall := fmt.Sprintf("%.2f", r.Recall)
-			if r.FailedRuns > 0 {
-				recall += fmt.Sprintf(" (%d failed)", r.FailedRuns)
-			}
 			cols = append(cols, fmt.Sprintf("%.1f", r.APICallsPerRun), fmt.Sprintf("%.1f", r.LowerBoundCallsPerRun), fmt.Sprintf("%.2f", r.CallsVsLowerBound),
-				recall, fmt.Sprintf("%.0f / %.0f", r.CompletedAfterVisibleMeanSeconds, r.CompletedAfterVisibleMaxSeconds),
-				fmt.Sprintf("%.0f / %.0f", r.LoggedAfterVisibleMeanSeconds, r.LoggedAfterVisibleMaxSeconds),
-				fmt.Sprintf("%.2f", r.CPUSecondsPerRun), fmt.Sprintf("%.0f", r.PeakLiveHeapAboveCorpusMB), fmt.Sprintf("%.0f", r.PeakRSSMB))
+				fmt.Sprintf("%.2f", r.Recall), fmt.Sprintf("%d / %d", secs(r.CompletedAfterVisibleMeanSeconds), secs(r.CompletedAfterVisibleMaxSeconds)),
+				fmt.Sprintf("%d / %d", secs(r.LoggedAfterVisibleMeanSeconds), secs(r.LoggedAfterVisibleMaxSeconds)),
+				fmt.Sprintf("%.2f", r.CPUSecondsPerRun), fmt.Sprintf("%.0f", r.PeakLiveHeapAboveCorpusMB), "")
 		}
-		fmt.Fprintln(w, "| "+strings.Join(cols, " | ")+" |")
+		if r.PeakRSSMB > 0 {
+			cols[len(cols)-1] = fmt.Sprintf("%.0f", r.PeakRSSMB)
+		}
+		note := ""
+		if r.FailedRuns > 0 {
+			note = fmt.Sprintf("%d runs failed. ", r.FailedRuns)
+		}
+		if r.Status != "ok" {
+			note += r.Status + ": " + r.Error
+		}
+		fmt.Fprintln(w, "| "+strings.Join(append(cols, strings.TrimSpace(note)), " | ")+" |")
 	}
 }
+
+func secs(f float64) int { return int(math.Round(f)) }
