@@ -112,20 +112,9 @@ func build(c cell, expected bool, o options) ([]plan, []core.RawEvent, error) {
 	var events []core.RawEvent
 	for i, t := range ts {
 		start := base.Add(time.Duration(i) * 20 * time.Second)
-		evs, token := t.Replay(start, fmt.Sprintf("-grid%02d", i))
-		p := plan{ids: map[string]bool{}, action: core.Action{JobID: "bench-grid", ActionID: fmt.Sprintf("%s#%d", t.Name, i),
-			StartTime: start, Actor: core.Actor{UserAgentToken: token}}}
-		if expected {
-			p.action.ExpectedEvents = t.Names
-		}
-		for _, e := range evs {
-			p.ids[e.EventID] = true
-			if v := e.EventTime.Add(o.delivery.For(e.EventID)); v.After(p.visible) {
-				p.visible = v
-			}
-		}
-		plans = append(plans, p)
-		events = append(events, evs...)
+		r := t.ReplayAction(start, fmt.Sprintf("-grid%02d", i), "bench-grid", fmt.Sprintf("%s#%d", t.Name, i), expected, o.delivery)
+		plans = append(plans, plan{action: r.Action, ids: r.IDs, visible: r.Visible})
+		events = append(events, r.Events...)
 	}
 	// The background covers every run's read range, a minute more on each side.
 	var from, to time.Time

@@ -14,8 +14,9 @@
 // engine's peak live heap above the loaded corpus (runtime/metrics, sampled every few
 // milliseconds, no forced GC while a run runs) and the process's peak RSS (getrusage maxrss,
 // corpus included). Each cell runs in a child process (the command re-executing itself with
-// -cell), so maxrss and CPU are the cell's own; a cell that outlasts -timeout is killed and
-// reported as "timeout". It prints one JSON line per cell, then a Markdown table.
+// -cell), so maxrss and CPU are the cell's own; a cell that outlasts -timeout stops and is
+// reported as "timeout" with the runs it measured. It prints one JSON line per cell, then a
+// Markdown table.
 package main
 
 import (
@@ -56,7 +57,7 @@ func main() {
 	flag.StringVar(&o.data, "data", "", "folder of the shared CloudTrail records (default: ../shared/data/cloudtrail beside the repository)")
 	flag.StringVar(&o.actions, "actions", defaultActions, "Stratus detonations replayed in each cell (file names without .json), comma-separated")
 	flag.Var(&o.delivery, "delivery-delay", "time from an event to its being searchable: a `delay` (5m), or most records' delay and late shares (5m,12m@0.1)")
-	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "a cell's child process is killed after this long and the cell reported as timeout")
+	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "a cell stops after this `duration` and is reported as timeout with the runs it measured (its child is killed 30 s later if it has not stopped)")
 	flag.Parse()
 	ctx := context.Background()
 	if *cell != "" {

@@ -227,20 +227,9 @@ func replay(ts []benchcorpus.Template, background []core.RawEvent, n int, spread
 	for i := range n {
 		t := ts[i%len(ts)]
 		start := base.Add(time.Duration(i) * spread / time.Duration(n))
-		evs, token := t.Replay(start, fmt.Sprintf("-run%03d", i))
-		act := action{ids: map[string]bool{}, a: core.Action{JobID: "bench", ActionID: fmt.Sprintf("%s#%d", t.Name, i),
-			StartTime: start, Actor: core.Actor{UserAgentToken: token}}}
-		if expected {
-			act.a.ExpectedEvents = t.Names
-		}
-		for _, ne := range evs {
-			act.ids[ne.EventID] = true
-			if v := ne.EventTime.Add(delivery.For(ne.EventID)); v.After(act.visible) {
-				act.visible = v
-			}
-		}
-		events = append(events, evs...)
-		actions = append(actions, act)
+		r := t.ReplayAction(start, fmt.Sprintf("-run%03d", i), "bench", fmt.Sprintf("%s#%d", t.Name, i), expected, delivery)
+		events = append(events, r.Events...)
+		actions = append(actions, action{a: r.Action, ids: r.IDs, visible: r.Visible})
 	}
 	// The background covers the actions' windows and their settle time.
 	lo, hi := base.Add(-15*time.Minute), base.Add(spread+25*time.Minute)

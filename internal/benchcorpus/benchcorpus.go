@@ -19,6 +19,7 @@ import (
 
 	"github.com/trailproof/trailproof/internal/core"
 	"github.com/trailproof/trailproof/internal/corpus"
+	"github.com/trailproof/trailproof/internal/emulator"
 )
 
 // Template is one recorded action: a detonation's events and what identifies them.
@@ -110,6 +111,32 @@ func (t Template) Replay(start time.Time, suffix string) ([]core.RawEvent, strin
 		out = append(out, ne)
 	}
 	return out, token
+}
+
+// Replayed is one replayed action: its events and what its run must find.
+type Replayed struct {
+	Action  core.Action
+	Events  []core.RawEvent
+	IDs     map[string]bool // its own events
+	Visible time.Time       // when the last of them becomes searchable under the delivery delays
+}
+
+// ReplayAction replays t as the action actionID of jobID starting at start (see Replay), its
+// user-agent token the actor and, when expected, its event names the expectedEvents.
+func (t Template) ReplayAction(start time.Time, suffix, jobID, actionID string, expected bool, delivery emulator.Delays) Replayed {
+	evs, token := t.Replay(start, suffix)
+	r := Replayed{Events: evs, IDs: map[string]bool{}, Action: core.Action{JobID: jobID, ActionID: actionID,
+		StartTime: start, Actor: core.Actor{UserAgentToken: token}}}
+	if expected {
+		r.Action.ExpectedEvents = t.Names
+	}
+	for _, e := range evs {
+		r.IDs[e.EventID] = true
+		if v := e.EventTime.Add(delivery.For(e.EventID)); v.After(r.Visible) {
+			r.Visible = v
+		}
+	}
+	return r
 }
 
 // Moved returns e at another time (in its record too) and with another ID.
