@@ -159,6 +159,9 @@ func writeTable(w io.Writer, rs []Result) {
 		cols := []string{fmt.Sprint(r.QueryTimeMinutes), fmt.Sprint(r.EventsPerMinute), fmt.Sprint(r.ExpectedEvents)}
 		if r.Runs == 0 {
 			cols = append(cols, "", "", "", "", "", "", "", "", "")
+			if r.PeakLiveHeapAboveCorpusMB > 0 {
+				cols[10] = fmt.Sprintf("≥ %.0f", r.PeakLiveHeapAboveCorpusMB) // so far
+			}
 		} else {
 			cols = append(cols, fmt.Sprintf("%.1f", r.APICallsPerRun), fmt.Sprintf("%.1f", r.LowerBoundCallsPerRun), fmt.Sprintf("%.2f", r.CallsVsLowerBound),
 				fmt.Sprintf("%.2f", r.Recall), fmt.Sprintf("%d / %d", secs(r.CompletedAfterVisibleMeanSeconds), secs(r.CompletedAfterVisibleMaxSeconds)),
