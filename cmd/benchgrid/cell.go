@@ -94,6 +94,7 @@ func loadActions(o options) ([]benchcorpus.Template, []core.RawEvent, error) {
 
 // plan is one action of a cell and what its run should find.
 type plan struct {
+	in         *core.Integration // its integration, with a key of its own
 	action     core.Action
 	ids        map[string]bool // its own events
 	visible    time.Time       // when the last of them becomes searchable
@@ -113,17 +114,17 @@ func build(c cell, expected bool, o options) ([]plan, []core.RawEvent, error) {
 	for i, t := range ts {
 		start := base.Add(time.Duration(i) * 20 * time.Second)
 		r := t.ReplayAction(start, fmt.Sprintf("-grid%02d", i), "bench-grid", fmt.Sprintf("%s#%d", t.Name, i), expected, o.delivery)
-		plans = append(plans, plan{action: r.Action, ids: r.IDs, visible: r.Visible})
+		in, err := core.ParseIntegration([]byte(settingsFor(c, i)))
+		if err != nil {
+			return nil, nil, err
+		}
+		plans = append(plans, plan{in: in, action: r.Action, ids: r.IDs, visible: r.Visible})
 		events = append(events, r.Events...)
 	}
 	// The background covers every run's read range, a minute more on each side.
 	var from, to time.Time
 	for i := range plans {
-		in, err := core.ParseIntegration([]byte(settingsFor(c, i)))
-		if err != nil {
-			return nil, nil, err
-		}
-		rr := core.NewCorrelator(in, &plans[i].action).ReadRange()
+		rr := core.NewCorrelator(plans[i].in, &plans[i].action).ReadRange()
 		if i == 0 || rr.From.Before(from) {
 			from = rr.From
 		}
@@ -133,9 +134,8 @@ func build(c cell, expected bool, o options) ([]plan, []core.RawEvent, error) {
 	}
 	events = append(events, benchcorpus.Background(pool, from.Add(-time.Minute), to.Add(time.Minute), c.perMinute, region, "busy")...)
 	for i := range plans {
-		in, _ := core.ParseIntegration([]byte(settingsFor(c, i)))
-		rr := core.NewCorrelator(in, &plans[i].action).ReadRange()
-		for _, r := range in.QueryRegions(&plans[i].action) {
+		rr := core.NewCorrelator(plans[i].in, &plans[i].action).ReadRange()
+		for _, r := range plans[i].in.QueryRegions(&plans[i].action) {
 			n := served(events, r, rr)
 			plans[i].readEvents += n
 			plans[i].lowerBound += max(1, (n+49)/50)
@@ -185,9 +185,8 @@ func measure(ctx context.Context, c cell, expected bool, o options) (Result, err
 	rc := &runClock{}
 	rc.cur.Store(clock.NewVirtual(base))
 	var keys []emulator.Key
-	for i := range plans {
-		in, _ := core.ParseIntegration([]byte(settingsFor(c, i)))
-		keys = append(keys, emulator.Key{AccessKeyID: in.AccessKeyID, SecretAccessKey: in.SecretAccessKey})
+	for _, p := range plans {
+		keys = append(keys, emulator.Key{AccessKeyID: p.in.AccessKeyID, SecretAccessKey: p.in.SecretAccessKey})
 	}
 	emu, err := emulator.New(events, emulator.WithClock(rc), emulator.WithDeliveryDelays(o.delivery), emulator.WithKeys(keys...), emulator.WithSeed(1))
 	if err != nil {
@@ -222,7 +221,7 @@ func measure(ctx context.Context, c cell, expected bool, o options) (Result, err
 		before := cpuSeconds()
 		wall := time.Now()
 		sampler.reset()
-		r, err := runOne(ctx, c, i, p, vclk, srv.URL())
+		r, err := runOne(ctx, i, p, vclk, srv.URL())
 		peak := sampler.reset()
 		if ctx.Err() != nil {
 			// -timeout: the runs measured so far, and how far this one got.
@@ -270,11 +269,8 @@ func measure(ctx context.Context, c cell, expected bool, o options) (Result, err
 
 // runOne is `trailproof run --corpus` for plan i: a fresh bolt store, the integration pointed at
 // the emulator (the one endpoint allowed), the engine on the run's virtual clock, Execute.
-func runOne(ctx context.Context, c cell, i int, p *plan, clk *clock.Virtual, url string) (*core.Run, error) {
-	in, err := core.ParseIntegration([]byte(settingsFor(c, i)))
-	if err != nil {
-		return nil, err
-	}
+func runOne(ctx context.Context, i int, p *plan, clk *clock.Virtual, url string) (*core.Run, error) {
+	in := *p.in
 	in.ID, in.Endpoint = fmt.Sprintf("grid-%d", i), url
 	dir, err := os.MkdirTemp("", "benchgrid-")
 	if err != nil {
@@ -286,7 +282,7 @@ func runOne(ctx context.Context, c cell, i int, p *plan, clk *clock.Virtual, url
 		return nil, err
 	}
 	defer st.Close()
-	if err := st.CreateIntegration(ctx, in); err != nil {
+	if err := st.CreateIntegration(ctx, &in); err != nil {
 		return nil, err
 	}
 	quiet := slog.New(slog.DiscardHandler)

@@ -55,7 +55,7 @@ func TestLowerBound(t *testing.T) {
 		if want := 10*perMinute + tc.atEnd + len(p.ids); p.readEvents != want {
 			t.Errorf("%d a minute: %d events in the read range, want %d", perMinute, p.readEvents, want)
 		}
-		in, _ := core.ParseIntegration([]byte(settingsFor(c, 0)))
+		in := p.in
 		rr := core.NewCorrelator(in, &p.action).ReadRange()
 		clk := clock.NewVirtual(rr.To.Add(time.Hour)) // everything delivered
 		emu, err := emulator.New(events, emulator.WithClock(clk), emulator.WithKeys(emulator.Key{AccessKeyID: in.AccessKeyID, SecretAccessKey: in.SecretAccessKey}))
