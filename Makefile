@@ -6,7 +6,7 @@ BIN := bin/trailproof
 STATICCHECK_VERSION := v0.8.2
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build run test test-go lint bench bench-scale clean setup stack-up stack-down
+.PHONY: all build run test test-go lint bench bench-scale bench-grid clean setup stack-up stack-down
 
 all: build
 
@@ -47,6 +47,10 @@ bench:
 ## bench-scale: N = 1, 10, 50 concurrent runs with shared reads vs one shared guide window per integration and the lower bound (JSON lines)
 bench-scale:
 	bash infra/scripts/bench-scale.sh
+
+## bench-grid: one run's calls (vs the lower bound), recall, verdict latency, CPU and memory for queryTime 5/30/120 x 10/100/1,000 events a minute (JSON lines and a table)
+bench-grid:
+	bash infra/scripts/bench-grid.sh
 
 ## stack-up / stack-down: DynamoDB Local (and the emulator make invoke-<fn> starts) for local work
 stack-up:

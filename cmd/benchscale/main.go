@@ -41,6 +41,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/trailproof/trailproof/internal/benchcorpus"
 	"github.com/trailproof/trailproof/internal/clock"
 	"github.com/trailproof/trailproof/internal/cloudtrail"
 	"github.com/trailproof/trailproof/internal/core"
@@ -59,15 +60,6 @@ const settings = `{"name":"bench","awsRegion":"us-east-1","accessKeyId":"AKIABEN
 // as CloudTrail sends an account's events to that account's default bus, and
 // sts:GetCallerIdentity names it.
 const benchAccount = "123456789012"
-
-// template is one action's events, as recorded.
-type template struct {
-	name   string
-	token  string
-	events []core.RawEvent
-	names  []string // eventSource:eventName, distinct
-	first  time.Time
-}
 
 // action is one replayed action: its renamed events and what its run must match.
 type action struct {
@@ -201,27 +193,11 @@ func run(data, demo, ns string, spread time.Duration, delivery emulator.Delays, 
 func round(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 // loadCorpus returns the action templates and the background records.
-func loadCorpus(data, demo string) ([]template, []core.RawEvent, string, error) {
-	if data == "" {
-		wd, _ := os.Getwd()
-		data = filepath.Join(filepath.Dir(wd), "shared", "data", "cloudtrail")
-	}
-	dets := filepath.Join(data, "stratus-red-team", "docs", "detonation-logs")
-	if _, err := os.Stat(dets); err == nil {
-		files, _ := filepath.Glob(filepath.Join(dets, "*.json"))
-		var ts []template
-		for _, f := range files {
-			evs, err := corpus.Load(f)
-			if err != nil {
-				return nil, nil, "", err
-			}
-			ts = append(ts, templateOf(strings.TrimSuffix(filepath.Base(f), ".json"), evs, ""))
-		}
-		bg, err := corpus.Load(filepath.Join(data, "traildiscover", "docs", "logExamples"))
-		if err != nil {
-			return nil, nil, "", err
-		}
-		return ts, bg, "stratus-red-team+traildiscover", nil
+func loadCorpus(data, demo string) ([]benchcorpus.Template, []core.RawEvent, string, error) {
+	data = benchcorpus.DataDir(data)
+	if _, err := os.Stat(benchcorpus.DetonationsDir(data)); err == nil {
+		ts, bg, err := benchcorpus.Load(data)
+		return ts, bg, "stratus-red-team+traildiscover", err
 	}
 	fmt.Fprintf(os.Stderr, "benchscale: the shared CloudTrail records are not at %s; replaying the demo corpus %s instead\n", data, demo)
 	b, err := os.ReadFile(demo)
@@ -244,78 +220,30 @@ func loadCorpus(data, demo string) ([]template, []core.RawEvent, string, error) 
 			bg = append(bg, e)
 		}
 	}
-	return []template{templateOf("demo", mine, token)}, bg, "demo", nil
-}
-
-func templateOf(name string, evs []core.RawEvent, token string) template {
-	t := template{name: name, token: token, events: evs, first: evs[0].EventTime}
-	for _, e := range evs {
-		ua := gjson.GetBytes(e.Record, "userAgent").String()
-		for _, prefix := range []string{"stratus-red-team_", "grimoire_"} {
-			if i := strings.Index(ua, prefix); i >= 0 && t.token == "" && len(ua) >= i+len(prefix)+36 {
-				t.token = ua[i : i+len(prefix)+36]
-			}
-		}
-		n := gjson.GetBytes(e.Record, "eventSource").String() + ":" + gjson.GetBytes(e.Record, "eventName").String()
-		if !slices.Contains(t.names, n) {
-			t.names = append(t.names, n)
-		}
-		if e.EventTime.Before(t.first) {
-			t.first = e.EventTime
-		}
-	}
-	return t
+	return []benchcorpus.Template{benchcorpus.TemplateOf("demo", mine, token)}, bg, "demo", nil
 }
 
 // base is when the replayed actions start.
 var base = time.Date(2026, 3, 3, 14, 0, 0, 0, time.UTC)
 
 // replay builds n actions and the corpus they run against.
-func replay(ts []template, background []core.RawEvent, n int, spread time.Duration, delivery emulator.Delays, expected bool) ([]action, []core.RawEvent) {
+func replay(ts []benchcorpus.Template, background []core.RawEvent, n int, spread time.Duration, delivery emulator.Delays, expected bool) ([]action, []core.RawEvent) {
 	var actions []action
 	var events []core.RawEvent
 	for i := range n {
 		t := ts[i%len(ts)]
 		start := base.Add(time.Duration(i) * spread / time.Duration(n))
-		shift := start.Add(10 * time.Second).Sub(t.first)
-		token := fmt.Sprintf("%s-run%03d", t.token, i)
-		act := action{ids: map[string]bool{}, a: core.Action{JobID: "bench", ActionID: fmt.Sprintf("%s#%d", t.name, i),
-			StartTime: start, Actor: core.Actor{UserAgentToken: token}}}
-		if expected {
-			act.a.ExpectedEvents = t.names
-		}
-		for _, e := range t.events {
-			ne := moved(e, e.EventTime.Add(shift), fmt.Sprintf("%s-run%03d", e.EventID, i))
-			ne.Record = []byte(strings.ReplaceAll(string(ne.Record), t.token, token))
-			act.ids[ne.EventID] = true
-			if v := ne.EventTime.Add(delivery.For(ne.EventID)); v.After(act.visible) {
-				act.visible = v
-			}
-			events = append(events, ne)
-		}
-		actions = append(actions, act)
+		r := t.ReplayAction(start, fmt.Sprintf("-run%03d", i), "bench", fmt.Sprintf("%s#%d", t.Name, i), expected, delivery)
+		events = append(events, r.Events...)
+		actions = append(actions, action{a: r.Action, ids: r.IDs, visible: r.Visible})
 	}
 	// The background covers the actions' windows and their settle time.
 	lo, hi := base.Add(-15*time.Minute), base.Add(spread+25*time.Minute)
 	step := hi.Sub(lo) / time.Duration(max(len(background), 1))
 	for k, e := range background {
-		events = append(events, moved(e, lo.Add(time.Duration(k)*step).Truncate(time.Second), e.EventID))
+		events = append(events, benchcorpus.Moved(e, lo.Add(time.Duration(k)*step).Truncate(time.Second), e.EventID))
 	}
 	return actions, events
-}
-
-// moved returns e at another time (in its record too) and with another ID.
-func moved(e core.RawEvent, at time.Time, id string) core.RawEvent {
-	at = at.UTC()
-	rec := string(e.Record)
-	if v := gjson.Get(rec, "eventTime"); v.Exists() && v.Index > 0 {
-		rec = rec[:v.Index] + strconv.Quote(at.Format(time.RFC3339)) + rec[v.Index+len(v.Raw):]
-	}
-	if v := gjson.Get(rec, "eventID"); v.Exists() && v.Index > 0 {
-		rec = rec[:v.Index] + strconv.Quote(id) + rec[v.Index+len(v.Raw):]
-	}
-	e.Record, e.EventTime, e.EventID, e.Envelope = []byte(rec), at, id, nil
-	return e
 }
 
 // world is an emulator on a virtual clock and a Factory sharing that clock (one in-process rate
