@@ -57,7 +57,7 @@ func main() {
 	flag.StringVar(&o.data, "data", "", "folder of the shared CloudTrail records (default: ../shared/data/cloudtrail beside the repository)")
 	flag.StringVar(&o.actions, "actions", defaultActions, "Stratus detonations replayed in each cell (file names without .json), comma-separated")
 	flag.Var(&o.delivery, "delivery-delay", "time from an event to its being searchable: a `delay` (5m), or most records' delay and late shares (5m,12m@0.1)")
-	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "a cell stops after this `duration` and is reported as timeout with the runs it measured (its child is killed 30 s later if it has not stopped)")
+	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "a cell stops after this `duration` and is reported as timeout with the runs it measured (its child is killed 30 s later if it has not stopped)")
 	flag.Parse()
 	ctx := context.Background()
 	if *cell != "" {
